@@ -1,0 +1,324 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of `floe run` (and the subset other commands
+// use). Values come from defaults, then a YAML file (--config), then FLOE_*
+// environment variables, then flags: the later source wins.
+type Config struct {
+	Brokers         string
+	RegistryURL     string
+	Topic           string
+	Group           string
+	Keyring         string
+	Catalog         string
+	Warehouse       string
+	Table           string
+	Trigger         time.Duration
+	MaxBatchRows    int64
+	MaxBatchBytes   int64
+	DLQTopic        string
+	StartFrom       string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+}
+
+func defaultConfig() Config {
+	return Config{
+		Topic:           "payments.transactions",
+		Group:           "floe",
+		Catalog:         "sqlite://floe-data/catalog.db",
+		Warehouse:       "file://floe-data/warehouse",
+		Table:           "payments.transactions",
+		Trigger:         time.Second,
+		MaxBatchRows:    1_000_000,
+		MaxBatchBytes:   128 << 20,
+		StartFrom:       "earliest",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// option binds one setting to its flag, environment variable and YAML key
+// (all derived from name).
+type option struct {
+	name   string
+	usage  string
+	set    func(string) error
+	get    func() string
+	secret bool
+}
+
+func (o option) env() string {
+	return "FLOE_" + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
+}
+
+func stringOpt(name, usage string, p *string) option {
+	return option{name: name, usage: usage,
+		set: func(s string) error { *p = s; return nil },
+		get: func() string { return *p }}
+}
+
+func durationOpt(name, usage string, p *time.Duration) option {
+	return option{name: name, usage: usage,
+		set: func(s string) error {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("not a duration (e.g. 500ms, 1s, 2m): %q", s)
+			}
+			*p = d
+			return nil
+		},
+		get: func() string { return p.String() }}
+}
+
+func intOpt(name, usage string, p *int64) option {
+	return option{name: name, usage: usage,
+		set: func(s string) error {
+			n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+			if err != nil {
+				return fmt.Errorf("not an integer: %q", s)
+			}
+			*p = n
+			return nil
+		},
+		get: func() string { return strconv.FormatInt(*p, 10) }}
+}
+
+func sizeOpt(name, usage string, p *int64) option {
+	return option{name: name, usage: usage,
+		set: func(s string) error {
+			n, err := parseSize(s)
+			if err != nil {
+				return err
+			}
+			*p = n
+			return nil
+		},
+		get: func() string { return formatSize(*p) }}
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+}
+
+// parseSize reads "128MiB", "64MB", "1048576".
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size (e.g. 64MiB, 1GB, 1048576): %q", s)
+	}
+	return n * mult, nil
+}
+
+func formatSize(n int64) string {
+	switch {
+	case n > 0 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n > 0 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// runOptions are the settings shared by run (and later backfill).
+func (c *Config) runOptions() []option {
+	return []option{
+		stringOpt("brokers", "Kafka bootstrap servers, host:port[,host:port]", &c.Brokers),
+		stringOpt("registry-url", "Schema Registry base URL", &c.RegistryURL),
+		stringOpt("topic", "topic to consume", &c.Topic),
+		stringOpt("group", "consumer group; its offsets live in the table's snapshots", &c.Group),
+		stringOpt("keyring", `keyring file, JSON {"keys": {"k1": "<base64 32 bytes>"}}`, &c.Keyring),
+		stringOpt("catalog", "catalog URI: sqlite:///path/catalog.db", &c.Catalog),
+		stringOpt("warehouse", "warehouse location: file:///path/warehouse", &c.Warehouse),
+		stringOpt("table", "table identifier, namespace.name", &c.Table),
+		durationOpt("trigger", "commit interval: the longest a row waits to become visible", &c.Trigger),
+		intOpt("max-batch-rows", "commit early when this many rows are buffered", &c.MaxBatchRows),
+		sizeOpt("max-batch-bytes", "commit early when this many record bytes are buffered", &c.MaxBatchBytes),
+		stringOpt("dlq-topic", "dead-letter topic (default <topic>.dlq)", &c.DLQTopic),
+		stringOpt("start-from", "where a group the table has never seen starts: earliest|latest", &c.StartFrom),
+		stringOpt("log-level", "debug|info|warn|error", &c.LogLevel),
+		stringOpt("log-format", "text|json", &c.LogFormat),
+		durationOpt("shutdown-timeout", "how long the final commit may take after SIGTERM", &c.ShutdownTimeout),
+	}
+}
+
+// load fills the options from a YAML file, the environment and the
+// command line, in that order of precedence (flags win). An unknown flag is
+// a usageError; bad values are joined into one plain error.
+func load(name string, opts []option, args []string, getenv func(string) string, stderr io.Writer) (rest []string, err error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var configPath string
+	fs.StringVar(&configPath, "config", "", "YAML config file; keys are the flag names")
+	type setFlag struct {
+		opt   option
+		value string
+	}
+	var fromFlags []setFlag
+	byName := map[string]option{}
+	for _, o := range opts {
+		o := o
+		byName[o.name] = o
+		def := o.get()
+		fs.Func(o.name, fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env(), def), func(s string) error {
+			fromFlags = append(fromFlags, setFlag{o, s})
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, usageError{err}
+	}
+	var errs []error
+	if configPath == "" {
+		configPath = getenv("FLOE_CONFIG")
+	}
+	if configPath != "" {
+		errs = append(errs, loadYAML(configPath, byName)...)
+	}
+	for _, o := range opts {
+		if v, ok := lookupEnv(getenv, o.env()); ok {
+			if err := o.set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s (from %s): %w", "--"+o.name, o.env(), err))
+			}
+		}
+	}
+	for _, f := range fromFlags {
+		if err := f.opt.set(f.value); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", f.opt.name, err))
+		}
+	}
+	// Bad values are returned with the remaining arguments so the caller
+	// can add its validation's findings and report everything at once.
+	return fs.Args(), errors.Join(errs...)
+}
+
+func lookupEnv(getenv func(string) string, key string) (string, bool) {
+	v := getenv(key)
+	return v, v != ""
+}
+
+func loadYAML(path string, byName map[string]option) []error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []error{fmt.Errorf("--config: %w", err)}
+	}
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return []error{fmt.Errorf("--config %s: %w", path, err)}
+	}
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		node := doc[k]
+		o, ok := byName[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("--config %s: line %d: unknown setting %q", path, node.Line, k))
+			continue
+		}
+		if node.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Errorf("--config %s: line %d: %s must be a single value", path, node.Line, k))
+			continue
+		}
+		if err := o.set(node.Value); err != nil {
+			errs = append(errs, fmt.Errorf("--%s (from %s line %d): %w", k, path, node.Line, err))
+		}
+	}
+	return errs
+}
+
+// validate reports every problem of a run configuration at once.
+func (c *Config) validate() error {
+	var errs []error
+	req := func(name, v string) {
+		if strings.TrimSpace(v) == "" {
+			errs = append(errs, fmt.Errorf("--%s is required", name))
+		}
+	}
+	req("brokers", c.Brokers)
+	req("registry-url", c.RegistryURL)
+	req("topic", c.Topic)
+	req("group", c.Group)
+	req("keyring", c.Keyring)
+	req("catalog", c.Catalog)
+	req("warehouse", c.Warehouse)
+	req("table", c.Table)
+	if c.Keyring != "" {
+		if _, err := os.Stat(c.Keyring); err != nil {
+			errs = append(errs, fmt.Errorf("--keyring: %w", err))
+		}
+	}
+	if c.RegistryURL != "" && !strings.HasPrefix(c.RegistryURL, "http://") && !strings.HasPrefix(c.RegistryURL, "https://") {
+		errs = append(errs, fmt.Errorf("--registry-url: must start with http:// or https://, got %q", c.RegistryURL))
+	}
+	if c.Table != "" && !strings.Contains(c.Table, ".") {
+		errs = append(errs, fmt.Errorf("--table: want namespace.name, got %q", c.Table))
+	}
+	if c.Trigger <= 0 {
+		errs = append(errs, fmt.Errorf("--trigger: must be positive, got %s", c.Trigger))
+	}
+	if c.MaxBatchRows <= 0 {
+		errs = append(errs, fmt.Errorf("--max-batch-rows: must be positive, got %d", c.MaxBatchRows))
+	}
+	if c.MaxBatchBytes <= 0 {
+		errs = append(errs, fmt.Errorf("--max-batch-bytes: must be positive, got %d", c.MaxBatchBytes))
+	}
+	if c.StartFrom != "earliest" && c.StartFrom != "latest" {
+		errs = append(errs, fmt.Errorf("--start-from: want earliest or latest, got %q", c.StartFrom))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format: want text or json, got %q", c.LogFormat))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
+	}
+	if c.DLQTopic == "" && c.Topic != "" {
+		c.DLQTopic = c.Topic + ".dlq"
+	}
+	if c.DLQTopic != "" && c.DLQTopic == c.Topic {
+		errs = append(errs, fmt.Errorf("--dlq-topic: must differ from --topic"))
+	}
+	return errors.Join(errs...)
+}
+
+// usageError marks bad usage: exit code 2.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }

@@ -1,0 +1,76 @@
+// Command floe lands encrypted payment events from Kafka in Apache Iceberg
+// tables. It only wires the packages together: see ingest, schema, keys,
+// iceberg and catalog for how each stage works.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `floe lands encrypted payment events from Kafka in Apache Iceberg tables.
+
+Usage:
+  floe demo [flags]   run the whole pipeline on an in-process broker, registry and SQLite catalog
+  floe run  [flags]   the long-running ingestion job against real servers
+  floe help           this text
+
+Run "floe COMMAND -h" for the flags of a command. Exit codes: 0 done, 1 failed, 2 bad usage.
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], getenv, stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "floe: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "floe %s: bad usage:\n%s\n", args[0], indent(err.Error()))
+		return 2
+	default:
+		fmt.Fprintf(stderr, "floe %s: %s\n", args[0], err)
+		return 1
+	}
+}
+
+func indent(s string) string {
+	out := "  "
+	for _, r := range s {
+		out += string(r)
+		if r == '\n' {
+			out += "  "
+		}
+	}
+	return out
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+
+	"github.com/floe-io/floe/iceberg"
+)
+
+// report is what the demo reads back from the table.
+type report struct {
+	Location   string
+	Snapshots  int
+	DataFiles  int
+	Rows       int64
+	ByCurrency map[string]*currencyTotal
+	Scale      int32
+	Offsets    iceberg.Offsets
+}
+
+type currencyTotal struct {
+	Rows   int64
+	Amount decimal128.Num
+}
+
+func readReport(ctx context.Context, w *iceberg.Writer, group string) (*report, error) {
+	if err := w.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	tbl := w.Table()
+	rep := &report{
+		Location:   tbl.Location(),
+		Snapshots:  len(tbl.Metadata().Snapshots()),
+		ByCurrency: map[string]*currencyTotal{},
+		Scale:      2,
+	}
+	scan := tbl.Scan()
+	tasks, err := scan.PlanFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.DataFiles = len(tasks)
+	_, recs, err := scan.ToArrowRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for rec, err := range recs {
+		if err != nil {
+			return nil, err
+		}
+		cur := rec.Column(int(rec.Schema().FieldIndices("currency")[0]))
+		amt, ok := rec.Column(rec.Schema().FieldIndices("amount")[0]).(*array.Decimal128)
+		if !ok {
+			rec.Release()
+			return nil, fmt.Errorf("amount column is %s, want decimal128", rec.Column(rec.Schema().FieldIndices("amount")[0]).DataType())
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			c := "(null)"
+			if cur.IsValid(i) {
+				c = cur.ValueStr(i)
+			}
+			t := rep.ByCurrency[c]
+			if t == nil {
+				t = &currencyTotal{}
+				rep.ByCurrency[c] = t
+			}
+			t.Rows++
+			if amt.IsValid(i) {
+				t.Amount = t.Amount.Add(amt.Value(i))
+			}
+		}
+		rep.Rows += rec.NumRows()
+		rec.Release()
+	}
+	if rep.Offsets, err = w.Offsets(ctx, group); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "\ntable payments.transactions at %s\n", r.Location)
+	fmt.Fprintf(w, "  %d rows in total, %d snapshots, %d live data files\n\n", r.Rows, r.Snapshots, r.DataFiles)
+	cur := make([]string, 0, len(r.ByCurrency))
+	for c := range r.ByCurrency {
+		cur = append(cur, c)
+	}
+	sort.Strings(cur)
+	fmt.Fprintf(w, "  %-8s %10s %22s\n", "currency", "rows", "sum(amount)")
+	for _, c := range cur {
+		t := r.ByCurrency[c]
+		fmt.Fprintf(w, "  %-8s %10d %22s\n", c, t.Rows, t.Amount.ToString(r.Scale))
+	}
+	fmt.Fprintln(w)
+	parts := make([]iceberg.TopicPartition, 0, len(r.Offsets))
+	for tp := range r.Offsets {
+		parts = append(parts, tp)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].Partition < parts[j].Partition })
+	fmt.Fprint(w, "  next offsets recorded in the table for this run:")
+	for _, tp := range parts {
+		fmt.Fprintf(w, " %s[%d]=%d", tp.Topic, tp.Partition, r.Offsets[tp])
+	}
+	fmt.Fprintln(w)
+}

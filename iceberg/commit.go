@@ -1,0 +1,235 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	iceberggo "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+)
+
+// Commit writes b's records as Parquet data files and commits them, with
+// b.To recorded for b.Group, as one snapshot. It takes ownership of
+// b.Records and releases them whatever happens.
+//
+// The data files are written once; on a concurrent commit the table is
+// reloaded, the batch fenced again (ErrFenced if another writer moved the
+// group's offsets away from b.From) and the same files added to a new
+// transaction, up to the configured number of attempts (ErrConflict after).
+// A commit error that does not prove the commit failed is resolved by
+// looking for b.CommitID in the reloaded table (ErrUnknownOutcome if the
+// table cannot be read).
+//
+// A batch without rows but with offsets commits an empty snapshot that only
+// records the offsets. A batch without rows and without offsets is a no-op.
+//
+// On any error the caller must re-read Offsets before consuming again.
+func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
+	recs := newRecordSet(b.Records)
+	defer recs.releaseRest()
+
+	start := w.cfg.now()
+	if err := validateBatch(&b, recs); err != nil {
+		return CommitResult{}, err
+	}
+	if b.CommitID == "" {
+		b.CommitID = uuid.NewString()
+	}
+	res := CommitResult{CommitID: b.CommitID}
+	if recs.rows() == 0 && len(b.To) == 0 {
+		recs.releaseRest()
+		return res, nil
+	}
+	props, err := summaryProps(&b)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+	}
+
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+
+	tbl := w.Table()
+	files, err := w.writeFiles(ctx, tbl, b.CommitID, recs)
+	if err != nil {
+		return res, fmt.Errorf("commit %s: write data files: %w", b.CommitID, err)
+	}
+	for _, df := range files {
+		res.Rows += df.Count()
+		res.Bytes += df.FileSizeBytes()
+	}
+	res.Files = len(files)
+
+	snap, attempts, err := w.commitFiles(ctx, tbl, &b, files, props)
+	res.Attempts = attempts
+	res.Duration = w.cfg.now().Sub(start)
+	if err != nil {
+		if errors.Is(err, ErrFenced) {
+			// Provably not committed: the fence failed against a table
+			// whose head moved past every earlier attempt's base.
+			removeFiles(ctx, tbl, files)
+		}
+		return res, err
+	}
+	res.SnapshotID = snap
+
+	return res, nil
+}
+
+// commitFiles runs the fence / commit / resolve loop. It returns the id of
+// the snapshot holding the batch and the number of catalog attempts.
+func (w *Writer) commitFiles(ctx context.Context, tbl *table.Table, b *Batch,
+	files []iceberggo.DataFile, props iceberggo.Properties,
+) (int64, int, error) {
+	for attempt := 1; ; attempt++ {
+		recorded, err := w.offsetsAt(tbl, b.Group)
+		if err != nil {
+			return 0, attempt - 1, err
+		}
+		if bad := fence(recorded, b); len(bad) > 0 {
+			return 0, attempt - 1, fmt.Errorf("commit %s: %w: group %q: %s",
+				b.CommitID, ErrFenced, b.Group, strings.Join(bad, "; "))
+		}
+
+		committed, err := commitOnce(ctx, tbl, files, props)
+		if err == nil {
+			if err := w.setTable(committed); err != nil {
+				return 0, attempt, err
+			}
+			return committed.CurrentSnapshot().SnapshotID, attempt, nil
+		}
+		var be buildError
+		if errors.As(err, &be) {
+			// Failed before reaching the catalog: nothing committed.
+			return 0, attempt, fmt.Errorf("commit %s: %w", b.CommitID, be.err)
+		}
+
+		kind := classifyCommitErr(err)
+		fresh, err := w.reload(ctx, kind, err)
+		if err != nil {
+			return 0, attempt, fmt.Errorf("commit %s: %w", b.CommitID, err)
+		}
+		tbl = fresh
+		if kind == commitUnknown {
+			if id, ok := findCommit(fresh, b.CommitID); ok {
+				return id, attempt, nil
+			}
+		}
+
+		if attempt >= w.cfg.maxAttempts {
+			if kind == commitConflict {
+				return 0, attempt, fmt.Errorf("commit %s: %w after %d attempts", b.CommitID, ErrConflict, attempt)
+			}
+			return 0, attempt, fmt.Errorf("commit %s: not committed after %d attempts", b.CommitID, attempt)
+		}
+		if err := w.cfg.sleep(ctx, w.cfg.backoff(attempt)); err != nil {
+			return 0, attempt, fmt.Errorf("commit %s: not committed: %w", b.CommitID, err)
+		}
+	}
+}
+
+// reload loads the table after a failed commit attempt. After an unknown
+// outcome it runs even if ctx is done, bounded by the resolve timeout.
+func (w *Writer) reload(ctx context.Context, kind commitErrKind, commitErr error) (*table.Table, error) {
+	if kind == commitUnknown {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), w.cfg.resolveTimeout)
+		defer cancel()
+	}
+	fresh, err := w.cat.LoadTable(ctx, w.ident)
+	if err != nil {
+		if kind == commitUnknown {
+			return nil, fmt.Errorf("%w: commit error: %w; reload error: %w", ErrUnknownOutcome, commitErr, err)
+		}
+		return nil, fmt.Errorf("not committed (conflict: %w); reload error: %w", commitErr, err)
+	}
+	if err := w.setTable(fresh); err != nil {
+		return nil, err
+	}
+
+	return fresh, nil
+}
+
+// buildError marks a failure while staging a transaction, before the
+// catalog was contacted.
+type buildError struct{ err error }
+
+func (e buildError) Error() string { return e.err.Error() }
+func (e buildError) Unwrap() error { return e.err }
+
+// commitOnce stages one append of files (or an empty append when there are
+// none) on tbl and commits it. The main branch is pinned to tbl's head, so
+// iceberg-go's own refresh-and-replay (commit.retry.num-retries) can never
+// move the commit onto a table state that was not fenced.
+func commitOnce(ctx context.Context, tbl *table.Table, files []iceberggo.DataFile, props iceberggo.Properties) (*table.Table, error) {
+	tx := tbl.NewTransaction()
+	if err := tx.AssertRefSnapshotID(""); err != nil {
+		return nil, buildError{fmt.Errorf("pin branch: %w", err)}
+	}
+	if len(files) > 0 {
+		if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
+			return nil, buildError{fmt.Errorf("stage data files: %w", err)}
+		}
+	} else {
+		// AddDataFiles ignores an empty list; AddFiles with no paths commits
+		// an empty append snapshot carrying props.
+		if err := tx.AddFiles(ctx, nil, props, true); err != nil {
+			return nil, buildError{fmt.Errorf("stage empty append: %w", err)}
+		}
+	}
+
+	return tx.Commit(ctx)
+}
+
+// findCommit looks for a snapshot whose summary carries commitID, newest
+// first. Every retained snapshot is checked, not only the current branch's
+// ancestry: a commit that landed and was later rolled back still happened.
+func findCommit(tbl *table.Table, commitID string) (int64, bool) {
+	snaps := tbl.Metadata().Snapshots()
+	for i := len(snaps) - 1; i >= 0; i-- {
+		s := snaps[i]
+		if s.Summary != nil && s.Summary.Properties[CommitIDKey] == commitID {
+			return s.SnapshotID, true
+		}
+	}
+
+	return 0, false
+}
+
+func summaryProps(b *Batch) (iceberggo.Properties, error) {
+	enc, err := EncodeOffsets(b.To)
+	if err != nil {
+		return nil, err
+	}
+
+	return iceberggo.Properties{
+		OffsetsKey(b.Group): enc,
+		CommitIDKey:         b.CommitID,
+	}, nil
+}
+
+func validateBatch(b *Batch, recs *recordSet) error {
+	var errs []error
+	if b.Group == "" {
+		errs = append(errs, errors.New("empty consumer group"))
+	}
+	for tp, to := range b.To {
+		if tp.Topic == "" || tp.Partition < 0 || to < 0 {
+			errs = append(errs, fmt.Errorf("bad offset %s[%d]=%d", tp.Topic, tp.Partition, to))
+			continue
+		}
+		if from, ok := b.From[tp]; ok && to < from {
+			errs = append(errs, fmt.Errorf("%s[%d]: To %d before From %d", tp.Topic, tp.Partition, to, from))
+		}
+	}
+	if err := recs.checkSchemas(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidBatch, errors.Join(errs...))
+	}
+
+	return nil
+}

@@ -1,0 +1,167 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	iceberggo "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+)
+
+// writeFiles writes the records as Parquet data files fanned out by the
+// table's partition spec. The files are named after the commit id when it is
+// a UUID, so a data file can be traced to its batch.
+func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID string, recs *recordSet) ([]iceberggo.DataFile, error) {
+	sc := recs.schema()
+	if sc == nil {
+		recs.releaseRest()
+		return nil, nil
+	}
+
+	var opts []table.WriteRecordOption
+	if id, err := uuid.Parse(commitID); err == nil {
+		opts = append(opts, table.WithWriteUUID(id))
+	}
+	if w.cfg.targetFileSize > 0 {
+		opts = append(opts, table.WithTargetFileSize(w.cfg.targetFileSize))
+	}
+	if w.cfg.writeWorkers > 0 {
+		opts = append(opts, table.WithMaxWriteWorkers(w.cfg.writeWorkers))
+	}
+
+	var (
+		files []iceberggo.DataFile
+		err   error
+	)
+	for df, werr := range table.WriteRecords(ctx, tbl, sc, recs.seq(), opts...) {
+		if werr != nil {
+			err = werr
+			break
+		}
+		files = append(files, df)
+	}
+	if err != nil {
+		removeFiles(ctx, tbl, files)
+		return nil, err
+	}
+
+	return files, nil
+}
+
+// removeFiles deletes data files that are certainly not referenced by any
+// snapshot. Best effort: a leftover is an orphan for DeleteOrphanFiles.
+func removeFiles(ctx context.Context, tbl *table.Table, files []iceberggo.DataFile) {
+	if len(files) == 0 {
+		return
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return
+	}
+	for _, df := range files {
+		_ = fs.Remove(df.FilePath())
+	}
+}
+
+// recordSet hands a batch's records to WriteRecords one at a time and
+// releases whatever was not handed over. WriteRecords releases the records
+// it consumes, possibly from its own goroutines, hence the lock.
+type recordSet struct {
+	mu   sync.Mutex
+	recs []arrow.RecordBatch
+}
+
+func newRecordSet(recs []arrow.RecordBatch) *recordSet {
+	// Copy: clearing slots must not touch the caller's slice.
+	return &recordSet{recs: append([]arrow.RecordBatch(nil), recs...)}
+}
+
+func (r *recordSet) take(i int) arrow.RecordBatch {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.recs[i]
+	r.recs[i] = nil
+
+	return rec
+}
+
+func (r *recordSet) seq() iter.Seq2[arrow.RecordBatch, error] {
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		for i := range r.recs {
+			rec := r.take(i)
+			if rec == nil {
+				continue
+			}
+			if rec.NumRows() == 0 {
+				rec.Release()
+				continue
+			}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+// rows counts the rows not yet handed over.
+func (r *recordSet) rows() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n int64
+	for _, rec := range r.recs {
+		if rec != nil {
+			n += rec.NumRows()
+		}
+	}
+
+	return n
+}
+
+// schema returns the schema of the first non-empty record, or nil.
+func (r *recordSet) schema() *arrow.Schema {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.recs {
+		if rec != nil && rec.NumRows() > 0 {
+			return rec.Schema()
+		}
+	}
+
+	return nil
+}
+
+// checkSchemas reports records whose schema differs from the first one.
+func (r *recordSet) checkSchemas() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var first *arrow.Schema
+	for i, rec := range r.recs {
+		if rec == nil {
+			continue
+		}
+		if first == nil {
+			first = rec.Schema()
+			continue
+		}
+		if !first.Equal(rec.Schema()) {
+			return fmt.Errorf("record %d: schema differs from record 0", i)
+		}
+	}
+
+	return nil
+}
+
+func (r *recordSet) releaseRest() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, rec := range r.recs {
+		if rec != nil {
+			rec.Release()
+			r.recs[i] = nil
+		}
+	}
+}

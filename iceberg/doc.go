@@ -1,0 +1,36 @@
+// Package iceberg writes floe's batches into an Apache Iceberg table and
+// commits them, with the Kafka offsets they cover, as one atomic snapshot.
+//
+// What enters: a Batch of Arrow record batches in the table's Arrow schema
+// (Writer.ArrowSchema), the consumer group, the offsets the batch starts from
+// (From) and the offsets after it (To). Commit takes ownership of the records
+// and releases them.
+//
+// What leaves: Parquet data files under the table location, fanned out by the
+// partition spec and written exactly once per batch, and one append snapshot
+// whose summary carries
+//
+//	floe.offsets.<group> = {"<topic>":{"<partition>":<next offset>}}  (To)
+//	floe.commit-id       = <uuid of the batch>
+//
+// Writer.Offsets reads those summaries back (newest snapshot first), so the
+// table, not the Kafka consumer group, is the source of truth on restart.
+//
+// Exactly once rests on three rules:
+//
+//   - Fencing: before every commit attempt the offsets recorded in the table
+//     the attempt is based on must equal batch.From for every partition the
+//     table knows; otherwise another writer already committed past this batch
+//     and Commit fails with ErrFenced without committing.
+//   - Compare and swap: every attempt asserts that the main branch still
+//     points at the snapshot it was fenced against, so a commit never lands on
+//     a table state that was not fenced.
+//   - Unknown outcomes are resolved, never blindly retried: after a commit
+//     error that is not a clean conflict the table is reloaded and searched
+//     for floe.commit-id; only if absent is the commit retried (with the same
+//     data files).
+//
+// A batch with no rows but offsets to advance (every record went to the
+// dead-letter output) is committed as an empty append snapshot: no data
+// files, same summary properties.
+package iceberg

@@ -1,0 +1,125 @@
+package iceberg_test
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	iceberggo "github.com/apache/iceberg-go"
+
+	"github.com/floe-io/floe/iceberg"
+)
+
+func TestEvolveAddWidenMakeOptional(t *testing.T) {
+	mem := checkedMem(t)
+	e := newEnv(t)
+	ctx := t.Context()
+	a, b := e.writer(nil), e.writer(nil)
+	// A first commit stores the table's name mapping; Evolve must extend it.
+	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rows(1, 0, 2, currencies, merchants))); err != nil {
+		t.Fatal(err)
+	}
+
+	v2 := []iceberg.Change{
+		{Kind: iceberg.AddColumn, Name: "channel", Type: iceberggo.PrimitiveTypes.String, Doc: "payment channel"},
+		{Kind: iceberg.AddColumn, Name: "fee_bps", Type: iceberggo.PrimitiveTypes.Int32},
+	}
+	if err := a.Evolve(ctx, v2); err != nil {
+		t.Fatal(err)
+	}
+	if idx := a.ArrowSchema().FieldIndices("channel"); len(idx) != 1 {
+		t.Fatalf("arrow schema lacks the new column: %v", a.ArrowSchema())
+	}
+	schemaID := a.Schema().ID
+
+	// b has a stale view and applies the same change: another process won,
+	// so this succeeds without a new schema.
+	if err := b.Evolve(ctx, v2); err != nil {
+		t.Fatalf("duplicate evolve: %v", err)
+	}
+	if got := b.Schema().ID; got != schemaID {
+		t.Fatalf("duplicate evolve made schema %d, want %d", got, schemaID)
+	}
+
+	// v3: widen fee_bps, add country; and relax a required column.
+	v3 := []iceberg.Change{
+		{Kind: iceberg.Widen, Name: "fee_bps", Type: iceberggo.PrimitiveTypes.Int64},
+		{Kind: iceberg.AddColumn, Name: "country", Type: iceberggo.PrimitiveTypes.String},
+		{Kind: iceberg.MakeOptional, Name: "event_time"},
+	}
+	if err := b.Evolve(ctx, v3); err != nil {
+		t.Fatal(err)
+	}
+	sc := b.Schema()
+	if f, _ := sc.FindFieldByName("fee_bps"); !f.Type.Equals(iceberggo.PrimitiveTypes.Int64) || f.Required {
+		t.Errorf("fee_bps = %+v", f)
+	}
+	if f, _ := sc.FindFieldByName("event_time"); f.Required {
+		t.Error("event_time still required")
+	}
+	if err := a.Evolve(ctx, v3); err != nil {
+		t.Fatalf("duplicate v3: %v", err)
+	}
+
+	// Rows in the evolved schema commit and scan.
+	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rows(0, 0, 4, currencies, merchants))); err != nil {
+		t.Fatal(err)
+	}
+	if got := scanRows(t, e.writer(nil).Table()); len(got) != 6 {
+		t.Fatalf("%d rows", len(got))
+	}
+	// The name mapping follows the schema.
+	if nm := a.Table().NameMapping(); nm == nil || !strings.Contains(nm.String(), "country") {
+		t.Errorf("name mapping lacks country: %v", nm)
+	}
+}
+
+func TestEvolveRefusesUnsafeChanges(t *testing.T) {
+	e := newEnv(t)
+	w := e.writer(nil)
+	ctx := t.Context()
+	for _, ch := range []iceberg.Change{
+		{Kind: iceberg.AddColumn, Name: "currency", Type: iceberggo.PrimitiveTypes.Int32}, // exists, other type
+		{Kind: iceberg.Widen, Name: "currency", Type: iceberggo.PrimitiveTypes.Int32},     // string -> int
+		{Kind: iceberg.Widen, Name: "missing", Type: iceberggo.PrimitiveTypes.Int64},
+		{Kind: iceberg.MakeOptional, Name: "missing"},
+		{Kind: 0, Name: "x"},
+	} {
+		if err := w.Evolve(ctx, []iceberg.Change{ch}); !errors.Is(err, iceberg.ErrEvolve) {
+			t.Errorf("%v %s: err = %v, want ErrEvolve", ch.Kind, ch.Name, err)
+		}
+	}
+	if w.Schema().ID != 0 {
+		t.Fatalf("schema changed to %d", w.Schema().ID)
+	}
+}
+
+func TestEvolveConcurrentDuplicates(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	const n = 3
+	ws := make([]*iceberg.Writer, n)
+	for i := range ws {
+		ws[i] = e.writer(nil)
+	}
+	change := []iceberg.Change{{Kind: iceberg.AddColumn, Name: "channel", Type: iceberggo.PrimitiveTypes.String}}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, w := range ws {
+		wg.Go(func() { errs[i] = w.Evolve(ctx, change) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	tbl := e.writer(nil).Table()
+	if got := len(tbl.Schemas()); got != 2 {
+		t.Fatalf("%d schemas, want 2 (initial + one evolution)", got)
+	}
+	if _, ok := tbl.Schema().FindFieldByName("channel"); !ok {
+		t.Fatal("channel missing")
+	}
+}

@@ -1,0 +1,124 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// WriterOption configures a Writer.
+type WriterOption interface{ apply(*writerConfig) }
+
+type writerOpt func(*writerConfig)
+
+func (o writerOpt) apply(c *writerConfig) { o(c) }
+
+type writerConfig struct {
+	maxAttempts    int
+	backoff        func(attempt int) time.Duration
+	sleep          func(ctx context.Context, d time.Duration) error
+	now            func() time.Time
+	resolveTimeout time.Duration
+	targetFileSize int64
+	writeWorkers   int
+}
+
+func defaultConfig() writerConfig {
+	return writerConfig{
+		maxAttempts:    10,
+		backoff:        expBackoff(25*time.Millisecond, 2*time.Second),
+		sleep:          sleepCtx,
+		now:            time.Now,
+		resolveTimeout: 30 * time.Second,
+	}
+}
+
+func (c *writerConfig) validate() error {
+	var errs []error
+	if c.maxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("max commit attempts %d: must be at least 1", c.maxAttempts))
+	}
+	if c.backoff == nil || c.sleep == nil || c.now == nil {
+		errs = append(errs, errors.New("backoff, sleep and clock must not be nil"))
+	}
+	if c.resolveTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("resolve timeout %v: must be positive", c.resolveTimeout))
+	}
+	if c.targetFileSize < 0 || c.writeWorkers < 0 {
+		errs = append(errs, errors.New("target file size and write workers must not be negative"))
+	}
+
+	return errors.Join(errs...)
+}
+
+// WithMaxAttempts bounds the catalog commit attempts per batch (default 10).
+func WithMaxAttempts(n int) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.maxAttempts = n })
+}
+
+// WithBackoff sets the wait before commit attempt n+1 after attempt n
+// (n starts at 1) failed. The default grows exponentially from 25 ms to 2 s
+// with jitter.
+func WithBackoff(f func(attempt int) time.Duration) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.backoff = f })
+}
+
+// WithSleep replaces the function used to wait between attempts (tests).
+// It must return ctx.Err() when ctx ends first.
+func WithSleep(f func(ctx context.Context, d time.Duration) error) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.sleep = f })
+}
+
+// WithClock replaces time.Now for CommitResult.Duration (tests).
+func WithClock(now func() time.Time) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.now = now })
+}
+
+// WithResolveTimeout bounds how long resolving an unknown commit outcome may
+// take (default 30 s). Resolution runs even when the commit's context has
+// been cancelled, so shutting down does not leave an outcome unresolved.
+func WithResolveTimeout(d time.Duration) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.resolveTimeout = d })
+}
+
+// WithTargetFileSize overrides the table's write.target-file-size-bytes.
+func WithTargetFileSize(bytes int64) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.targetFileSize = bytes })
+}
+
+// WithWriteWorkers bounds the goroutines writing Parquet files per batch
+// (default: iceberg-go's, GOMAXPROCS).
+func WithWriteWorkers(n int) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.writeWorkers = n })
+}
+
+// expBackoff returns min*2^(attempt-1) capped at max, with "equal jitter":
+// a random value in [d/2, d), so contending writers spread out.
+func expBackoff(minWait, maxWait time.Duration) func(int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := minWait
+		for i := 1; i < attempt && d < maxWait; i++ {
+			d *= 2
+		}
+		d = min(d, maxWait)
+		half := d / 2
+
+		return half + rand.N(d-half+1)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,355 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// KafkaSourceConfig configures a [KafkaSource].
+type KafkaSourceConfig struct {
+	// Brokers is the bootstrap list, "host:port[,host:port]".
+	Brokers string
+	// Group is the consumer group. With Partitions nil the source joins it
+	// and follows its assignments.
+	Group string
+	// Topic is the one topic to read.
+	Topic string
+	// Partitions, when not nil, are assigned statically instead of joining
+	// the group (backfill and demo); an empty non-nil slice means every
+	// partition of the topic.
+	Partitions []int32
+	// Static reports whether Partitions is in effect (Partitions may be
+	// empty to mean "all").
+	Static bool
+	// Extra holds further librdkafka properties (TLS, SASL, tuning). They
+	// override the defaults.
+	Extra map[string]string
+}
+
+// EOFListener is implemented by a Rebalancer that wants to know when a
+// partition has been read to its current end.
+type EOFListener interface {
+	EOF(tp TopicPartition, offset int64)
+}
+
+// KafkaSource reads one topic with confluent-kafka-go (librdkafka): manual
+// offsets, read_committed, start positions chosen by the [Rebalancer].
+type KafkaSource struct {
+	cfg      KafkaSourceConfig
+	c        *kafka.Consumer
+	rb       Rebalancer
+	ctx      context.Context
+	cbErr    error
+	assigned map[TopicPartition]kafka.Offset
+	started  bool
+	recs     []Record
+}
+
+// NewKafkaSource creates the consumer. It does not talk to the brokers yet.
+func NewKafkaSource(cfg KafkaSourceConfig) (*KafkaSource, error) {
+	if cfg.Brokers == "" {
+		return nil, errors.New("kafka source: no brokers")
+	}
+	if cfg.Topic == "" {
+		return nil, errors.New("kafka source: no topic")
+	}
+	cm := kafka.ConfigMap{
+		"bootstrap.servers":        cfg.Brokers,
+		"enable.auto.commit":       false,
+		"enable.auto.offset.store": false,
+		"isolation.level":          "read_committed",
+		"auto.offset.reset":        "earliest",
+		"enable.partition.eof":     true,
+		"enable.metrics.push":      false,
+		"client.id":                "floe",
+	}
+	if cfg.Group != "" {
+		cm["group.id"] = cfg.Group
+	} else if !cfg.Static {
+		return nil, errors.New("kafka source: a consumer group is required unless partitions are assigned statically")
+	}
+	for k, v := range cfg.Extra {
+		cm[k] = v
+	}
+	c, err := kafka.NewConsumer(&cm)
+	if err != nil {
+		return nil, fmt.Errorf("kafka source: %w", err)
+	}
+	return &KafkaSource{cfg: cfg, c: c, assigned: map[TopicPartition]kafka.Offset{}}, nil
+}
+
+// Poll implements [Source].
+func (s *KafkaSource) Poll(ctx context.Context, rb Rebalancer, max int, wait time.Duration) ([]Record, error) {
+	s.rb, s.ctx = rb, ctx
+	defer func() { s.ctx = nil }()
+	if !s.started {
+		if err := s.start(ctx); err != nil {
+			return nil, err
+		}
+		s.started = true
+	}
+	s.recs = s.recs[:0]
+	ms := int(wait / time.Millisecond)
+	for len(s.recs) < max {
+		ev := s.c.Poll(ms)
+		if s.cbErr != nil {
+			err := s.cbErr
+			s.cbErr = nil
+			return nil, err
+		}
+		if ev == nil {
+			break
+		}
+		ms = 0
+		switch e := ev.(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				return nil, fmt.Errorf("kafka: %s[%d]: %w", topicOf(e.TopicPartition), e.TopicPartition.Partition, e.TopicPartition.Error)
+			}
+			r := Record{
+				Topic:     topicOf(e.TopicPartition),
+				Partition: e.TopicPartition.Partition,
+				Offset:    int64(e.TopicPartition.Offset),
+				Key:       e.Key,
+				Value:     e.Value,
+				Timestamp: e.Timestamp,
+			}
+			if len(e.Headers) > 0 {
+				r.Headers = make([]Header, len(e.Headers))
+				for i, h := range e.Headers {
+					r.Headers[i] = Header{Key: h.Key, Value: h.Value}
+				}
+			}
+			s.recs = append(s.recs, r)
+		case kafka.PartitionEOF:
+			if l, ok := rb.(EOFListener); ok {
+				l.EOF(TopicPartition{Topic: topicOf(kafka.TopicPartition(e)), Partition: e.Partition}, int64(e.Offset))
+			}
+		case kafka.Error:
+			if e.IsFatal() {
+				return nil, fmt.Errorf("kafka: fatal: %w", e)
+			}
+			// Transient broker errors are retried inside librdkafka.
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return s.recs, nil
+}
+
+func (s *KafkaSource) start(ctx context.Context) error {
+	if !s.cfg.Static {
+		if err := s.c.SubscribeTopics([]string{s.cfg.Topic}, s.onRebalance); err != nil {
+			return fmt.Errorf("kafka: subscribe %s: %w", s.cfg.Topic, err)
+		}
+		return nil
+	}
+	parts := s.cfg.Partitions
+	if len(parts) == 0 {
+		var err error
+		if parts, err = s.TopicPartitions(ctx); err != nil {
+			return err
+		}
+	}
+	tps := make([]TopicPartition, len(parts))
+	for i, p := range parts {
+		tps[i] = TopicPartition{Topic: s.cfg.Topic, Partition: p}
+	}
+	return s.assign(ctx, tps)
+}
+
+// TopicPartitions lists the topic's partitions from the cluster metadata.
+func (s *KafkaSource) TopicPartitions(ctx context.Context) ([]int32, error) {
+	topic := s.cfg.Topic
+	var lastErr error
+	for attempt := 0; attempt < 20; attempt++ {
+		md, err := s.c.GetMetadata(&topic, false, 5000)
+		if err == nil {
+			t, ok := md.Topics[topic]
+			if ok && t.Error.Code() == kafka.ErrNoError && len(t.Partitions) > 0 {
+				parts := make([]int32, 0, len(t.Partitions))
+				for _, p := range t.Partitions {
+					parts = append(parts, p.ID)
+				}
+				sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+				return parts, nil
+			}
+			if ok {
+				err = t.Error
+			} else {
+				err = errors.New("topic not in metadata")
+			}
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("kafka: metadata for topic %q: %w", topic, lastErr)
+}
+
+// Watermarks returns the low and high watermark of a partition.
+func (s *KafkaSource) Watermarks(tp TopicPartition) (low, high int64, err error) {
+	return s.c.QueryWatermarkOffsets(tp.Topic, tp.Partition, 10000)
+}
+
+// OffsetForTime returns the first offset whose timestamp is >= t, or the
+// high watermark when there is none.
+func (s *KafkaSource) OffsetForTime(tp TopicPartition, t time.Time) (int64, error) {
+	topic := tp.Topic
+	res, err := s.c.OffsetsForTimes([]kafka.TopicPartition{{Topic: &topic, Partition: tp.Partition, Offset: kafka.Offset(t.UnixMilli())}}, 10000)
+	if err != nil {
+		return 0, err
+	}
+	if len(res) != 1 || res[0].Error != nil {
+		return 0, fmt.Errorf("kafka: offsets for time on %s[%d]: %v", tp.Topic, tp.Partition, res)
+	}
+	if res[0].Offset < 0 {
+		_, high, err := s.Watermarks(tp)
+		return high, err
+	}
+	return int64(res[0].Offset), nil
+}
+
+func (s *KafkaSource) onRebalance(c *kafka.Consumer, ev kafka.Event) error {
+	ctx := s.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		tps := fromKafka(e.Partitions)
+		if err := s.assign(ctx, tps); err != nil {
+			s.cbErr = err
+			return err
+		}
+	case kafka.RevokedPartitions:
+		tps := fromKafka(e.Partitions)
+		if s.rb != nil {
+			if err := s.rb.Revoked(ctx, tps); err != nil && s.cbErr == nil {
+				s.cbErr = err
+			}
+		}
+		for _, tp := range tps {
+			delete(s.assigned, tp)
+		}
+		if err := c.Unassign(); err != nil && s.cbErr == nil {
+			s.cbErr = fmt.Errorf("kafka: unassign: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *KafkaSource) assign(ctx context.Context, tps []TopicPartition) error {
+	starts, err := s.rb.Assigned(ctx, tps)
+	if err != nil {
+		return err
+	}
+	for _, tp := range tps {
+		off, ok := starts[tp]
+		if !ok {
+			off = StartEarliest
+		}
+		s.assigned[tp] = toKafkaOffset(off)
+	}
+	return s.reassign()
+}
+
+func (s *KafkaSource) reassign() error {
+	list := make([]kafka.TopicPartition, 0, len(s.assigned))
+	for tp, off := range s.assigned {
+		topic := tp.Topic
+		list = append(list, kafka.TopicPartition{Topic: &topic, Partition: tp.Partition, Offset: off})
+	}
+	if err := s.c.Assign(list); err != nil {
+		return fmt.Errorf("kafka: assign: %w", err)
+	}
+	return nil
+}
+
+// Seek implements [Source]: the partitions restart at the given offsets.
+func (s *KafkaSource) Seek(_ context.Context, offsets map[TopicPartition]int64) error {
+	for tp, off := range offsets {
+		if _, ok := s.assigned[tp]; ok {
+			s.assigned[tp] = toKafkaOffset(off)
+		}
+	}
+	return s.reassign()
+}
+
+// Pause implements [Source].
+func (s *KafkaSource) Pause(tps []TopicPartition) error { return s.c.Pause(toKafka(tps, nil)) }
+
+// Resume implements [Source].
+func (s *KafkaSource) Resume(tps []TopicPartition) error { return s.c.Resume(toKafka(tps, nil)) }
+
+// CommitGroupOffsets implements [Source].
+func (s *KafkaSource) CommitGroupOffsets(offsets map[TopicPartition]int64) error {
+	if s.cfg.Group == "" || len(offsets) == 0 {
+		return nil
+	}
+	tps := make([]TopicPartition, 0, len(offsets))
+	for tp := range offsets {
+		tps = append(tps, tp)
+	}
+	_, err := s.c.CommitOffsets(toKafka(tps, offsets))
+	if err != nil && err.(kafka.Error).Code() == kafka.ErrNoOffset {
+		return nil
+	}
+	return err
+}
+
+// Close implements [Source].
+func (s *KafkaSource) Close() error {
+	s.rb = nil
+	return s.c.Close()
+}
+
+func toKafkaOffset(off int64) kafka.Offset {
+	switch {
+	case off >= 0:
+		return kafka.Offset(off)
+	case off == StartLatest:
+		return kafka.OffsetEnd
+	default:
+		return kafka.OffsetBeginning
+	}
+}
+
+func topicOf(tp kafka.TopicPartition) string {
+	if tp.Topic == nil {
+		return ""
+	}
+	return *tp.Topic
+}
+
+func fromKafka(list []kafka.TopicPartition) []TopicPartition {
+	out := make([]TopicPartition, len(list))
+	for i, tp := range list {
+		out[i] = TopicPartition{Topic: topicOf(tp), Partition: tp.Partition}
+	}
+	return out
+}
+
+func toKafka(tps []TopicPartition, offsets map[TopicPartition]int64) []kafka.TopicPartition {
+	out := make([]kafka.TopicPartition, len(tps))
+	for i, tp := range tps {
+		topic := tp.Topic
+		out[i] = kafka.TopicPartition{Topic: &topic, Partition: tp.Partition}
+		if offsets != nil {
+			out[i].Offset = kafka.Offset(offsets[tp])
+		}
+	}
+	return out
+}
+
+// Topic returns the topic the source reads.
+func (s *KafkaSource) Topic() string { return s.cfg.Topic }

@@ -1,0 +1,584 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	iceberggo "github.com/apache/iceberg-go"
+
+	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/schema"
+)
+
+// Writer commits batches to the table. *iceberg.Writer implements it.
+type Writer interface {
+	Schema() *iceberggo.Schema
+	ArrowSchema() *arrow.Schema
+	Commit(ctx context.Context, b iceberg.Batch) (iceberg.CommitResult, error)
+	Offsets(ctx context.Context, group string) (iceberg.Offsets, error)
+	Evolve(ctx context.Context, ch []iceberg.Change) error
+}
+
+// Decoder turns framed Avro into envelopes and payloads. *schema.Decoder
+// implements it.
+type Decoder interface {
+	Envelope(ctx context.Context, value []byte) (schema.Envelope, error)
+	Payload(ctx context.Context, plaintext []byte) (schema.Payload, error)
+}
+
+// Opener decrypts payloads. *keys.Keyring implements it.
+type Opener interface {
+	Open(dst []byte, keyID string, payload, aad []byte) ([]byte, error)
+}
+
+// Options tune a [Pipeline]. The zero value of each field means its default.
+type Options struct {
+	// Group names whose offsets the snapshots record.
+	Group string
+	// Trigger is the longest a row waits before its batch is committed
+	// (default 1s).
+	Trigger time.Duration
+	// MaxBatchRows commits early when this many rows are buffered
+	// (default 1,000,000).
+	MaxBatchRows int64
+	// MaxBatchBytes commits early when this many record bytes are buffered
+	// (default 128 MiB).
+	MaxBatchBytes int64
+	// StartFrom is where a partition the table has never recorded starts:
+	// StartEarliest (default) or StartLatest.
+	StartFrom int64
+	// Until, when set, makes Run return after every listed partition has
+	// been read up to (excluding) its offset: the backfill mode.
+	Until map[TopicPartition]int64
+	// PollMax is the most records taken from the source at once
+	// (default 10,000).
+	PollMax int
+	// ShutdownTimeout bounds the final flush after ctx is cancelled
+	// (default 30s).
+	ShutdownTimeout time.Duration
+	// Logger receives one line per commit and the warnings (default:
+	// slog.Default()). It never receives decrypted data.
+	Logger *slog.Logger
+	// Allocator for the Arrow builders (default memory.DefaultAllocator).
+	Allocator memory.Allocator
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// OnCommit, when set, is called after every committed snapshot.
+	OnCommit func(CommitInfo)
+}
+
+func (o *Options) setDefaults() {
+	if o.Trigger <= 0 {
+		o.Trigger = time.Second
+	}
+	if o.MaxBatchRows <= 0 {
+		o.MaxBatchRows = 1_000_000
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 128 << 20
+	}
+	if o.StartFrom != StartLatest {
+		o.StartFrom = StartEarliest
+	}
+	if o.PollMax <= 0 {
+		o.PollMax = 10_000
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Allocator == nil {
+		o.Allocator = memory.DefaultAllocator
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// CommitInfo describes one committed snapshot.
+type CommitInfo struct {
+	iceberg.CommitResult
+	Reason     string
+	DeadLetter int64
+	Opened     time.Time // when the batch's first record was taken
+	Committed  time.Time
+	Offsets    iceberg.Offsets
+}
+
+// Pipeline is the run loop: poll, decode, decrypt, batch, commit. Create it
+// with New and call Run once.
+type Pipeline struct {
+	src  Source
+	dec  Decoder
+	keys Opener
+	w    Writer
+	dlq  DeadLetterSink
+	opts Options
+	log  *slog.Logger
+
+	parts     map[TopicPartition]*partState
+	batch     *batch
+	appenders map[uint32]appenderEntry
+	ptBuf     []byte
+	stats     statsCounter
+	stopped   bool
+}
+
+type partState struct {
+	next           int64 // the next offset to process
+	nextKnown      bool
+	committed      int64 // the next offset the table records
+	committedKnown bool
+	end            int64 // exclusive end (Until)
+	hasEnd         bool
+	eof            int64 // the last end-of-partition offset seen, -1 if none
+	done           bool
+}
+
+type appenderEntry struct {
+	app *schema.Appender
+	err error
+}
+
+// New wires a pipeline. None of the arguments is closed by it.
+func New(src Source, dec Decoder, keys Opener, w Writer, dlq DeadLetterSink, opts Options) (*Pipeline, error) {
+	var errs []error
+	if src == nil {
+		errs = append(errs, errors.New("ingest: no source"))
+	}
+	if dec == nil {
+		errs = append(errs, errors.New("ingest: no decoder"))
+	}
+	if keys == nil {
+		errs = append(errs, errors.New("ingest: no keyring"))
+	}
+	if w == nil {
+		errs = append(errs, errors.New("ingest: no writer"))
+	}
+	if dlq == nil {
+		errs = append(errs, errors.New("ingest: no dead-letter sink"))
+	}
+	if opts.Group == "" {
+		errs = append(errs, errors.New("ingest: no group"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	opts.setDefaults()
+	p := &Pipeline{
+		src: src, dec: dec, keys: keys, w: w, dlq: dlq, opts: opts, log: opts.Logger,
+		parts:     map[TopicPartition]*partState{},
+		appenders: map[uint32]appenderEntry{},
+		stats:     newStatsCounter(),
+	}
+	p.batch = newBatch(opts.Allocator, w.ArrowSchema())
+	return p, nil
+}
+
+// Stats returns a copy of the pipeline's counters. Safe to call from any
+// goroutine.
+func (p *Pipeline) Stats() Stats { return p.stats.snapshot() }
+
+// fatal marks an error that stops the pipeline (as opposed to a record's
+// class, which dead-letters it, or a transient error, which is retried).
+type fatal struct{ err error }
+
+func (f fatal) Error() string { return f.err.Error() }
+func (f fatal) Unwrap() error { return f.err }
+
+// Run consumes until ctx is cancelled (then flushes what it holds, commits
+// and returns nil), until every partition of Options.Until is done, or
+// until an error it cannot get past.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.batch.release()
+	err := p.loop(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if err == nil && ctx.Err() == nil {
+		// Until reached: the final flush already ran.
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.ShutdownTimeout)
+	defer cancel()
+	if err := p.flush(fctx, "shutdown"); err != nil {
+		return fmt.Errorf("final commit: %w", err)
+	}
+	return nil
+}
+
+func (p *Pipeline) loop(ctx context.Context) error {
+	for ctx.Err() == nil {
+		recs, err := p.src.Poll(ctx, p, p.opts.PollMax, p.pollWait())
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		for i := range recs {
+			if err := p.handle(ctx, &recs[i]); err != nil {
+				return err
+			}
+		}
+		p.checkEnds()
+		if reason := p.due(); reason != "" {
+			if err := p.flush(ctx, reason); err != nil {
+				return err
+			}
+		}
+		if p.finished() {
+			return p.flush(ctx, "end")
+		}
+	}
+	return ctx.Err()
+}
+
+func (p *Pipeline) pollWait() time.Duration {
+	const idle = 100 * time.Millisecond
+	if p.batch.opened.IsZero() {
+		return idle
+	}
+	left := p.opts.Trigger - p.opts.Now().Sub(p.batch.opened)
+	switch {
+	case left < time.Millisecond:
+		return 0
+	case left < idle:
+		return left
+	}
+	return idle
+}
+
+// due says why the batch must be committed now, or "".
+func (p *Pipeline) due() string {
+	b := p.batch
+	switch {
+	case b.empty():
+		return ""
+	case b.rows >= p.opts.MaxBatchRows:
+		return "rows"
+	case b.bytes >= p.opts.MaxBatchBytes:
+		return "bytes"
+	case !b.opened.IsZero() && p.opts.Now().Sub(b.opened) >= p.opts.Trigger:
+		return "interval"
+	}
+	return ""
+}
+
+func (p *Pipeline) finished() bool {
+	if p.opts.Until == nil {
+		return false
+	}
+	for tp := range p.opts.Until {
+		st := p.parts[tp]
+		if st == nil || !st.done {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Pipeline) handle(ctx context.Context, r *Record) error {
+	tp := r.TP()
+	st := p.parts[tp]
+	if st == nil || st.done {
+		return nil // revoked, or past the end of a bounded run
+	}
+	if st.nextKnown && r.Offset < st.next {
+		return nil // already processed (redelivery after a seek)
+	}
+	if st.hasEnd && r.Offset >= st.end {
+		p.markDone(tp, st)
+		return nil
+	}
+	p.batch.open(p.opts.Now())
+	p.stats.consumed(1)
+	backoff := 100 * time.Millisecond
+	for {
+		err := p.ingest(ctx, r)
+		if err == nil {
+			break
+		}
+		var f fatal
+		if errors.As(err, &f) {
+			return f.err
+		}
+		if class := Classify(err); class != "" {
+			if err := p.deadLetter(ctx, r, class, err); err != nil {
+				return err
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.log.Warn("transient error, retrying the record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	st.next, st.nextKnown = r.Offset+1, true
+	p.batch.touched = true
+	p.batch.bytes += int64(len(r.Value) + len(r.Key))
+	if st.hasEnd && st.next >= st.end {
+		p.markDone(tp, st)
+	}
+	return nil
+}
+
+// ingest appends r as one row, or returns why it cannot.
+func (p *Pipeline) ingest(ctx context.Context, r *Record) error {
+	env, err := p.dec.Envelope(ctx, r.Value)
+	if err != nil {
+		return err
+	}
+	pt, err := p.keys.Open(p.ptBuf[:0], env.KeyID, env.Payload, []byte(env.TransactionID))
+	if err != nil {
+		return err
+	}
+	p.ptBuf = pt
+	pl, err := p.dec.Payload(ctx, pt)
+	clear(pt) // the decoded values are copies; keep no plaintext around
+	if err != nil {
+		return err
+	}
+	app, err := p.appender(ctx, pl.Schema)
+	if err != nil {
+		return err
+	}
+	app.Append(p.batch.b, &env, &pl, schema.RowMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+	p.batch.rows++
+	return nil
+}
+
+// appender returns the compiled appender for a payload writer schema,
+// evolving the table first when the schema brings a safe change.
+func (p *Pipeline) appender(ctx context.Context, ps *schema.Schema) (*schema.Appender, error) {
+	if e, ok := p.appenders[ps.ID]; ok {
+		return e.app, e.err
+	}
+	changes, err := schema.Plan(p.w.Schema(), ps)
+	if err != nil {
+		p.appenders[ps.ID] = appenderEntry{err: err}
+		p.log.Warn("incompatible writer schema", "schema_id", ps.ID, "err", err)
+		return nil, err
+	}
+	if len(changes) > 0 {
+		// Rows already buffered belong to the old schema: commit them,
+		// then evolve, then build for the new schema.
+		if err := p.flush(ctx, "schema"); err != nil {
+			return nil, fatal{err}
+		}
+		if err := p.w.Evolve(ctx, toWriterChanges(changes)); err != nil {
+			return nil, fatal{fmt.Errorf("evolving the table for schema %d: %w", ps.ID, err)}
+		}
+		p.log.Info("table schema evolved", "schema_id", ps.ID, "changes", changes.String())
+		p.batch.release()
+		p.batch = newBatch(p.opts.Allocator, p.w.ArrowSchema())
+		clear(p.appenders)
+	}
+	app, err := schema.NewAppender(p.batch.row, ps)
+	if err != nil {
+		return nil, fatal{fmt.Errorf("compiling an appender for schema %d: %w", ps.ID, err)}
+	}
+	p.appenders[ps.ID] = appenderEntry{app: app}
+	return app, nil
+}
+
+func (p *Pipeline) deadLetter(ctx context.Context, r *Record, class string, cause error) error {
+	dl := DeadLetter{Record: *r, Class: class, Reason: cause.Error()}
+	if err := p.dlq.Send(ctx, dl); err != nil {
+		return fmt.Errorf("dead-letter %s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	p.batch.dead++
+	p.stats.dead(class)
+	return nil
+}
+
+func (p *Pipeline) markDone(tp TopicPartition, st *partState) {
+	if st.done {
+		return
+	}
+	st.done = true
+	if err := p.src.Pause([]TopicPartition{tp}); err != nil {
+		p.log.Debug("pause", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+	}
+}
+
+// EOF implements [EOFListener]. The records before the end-of-partition
+// marker may still be waiting in the current poll's result, so the end is
+// only noted here and acted on by checkEnds once they are handled.
+func (p *Pipeline) EOF(tp TopicPartition, offset int64) {
+	if st := p.parts[tp]; st != nil && offset > st.eof {
+		st.eof = offset
+	}
+}
+
+// checkEnds finishes the bounded partitions whose end the broker reported
+// reached (read_committed may end a partition on a control record, so the
+// next offset alone cannot tell).
+func (p *Pipeline) checkEnds() {
+	for tp, st := range p.parts {
+		if st.hasEnd && !st.done && st.eof >= st.end {
+			p.markDone(tp, st)
+		}
+	}
+}
+
+// flush commits the batch: dead letters made durable first, then one
+// snapshot with the rows and the offsets.
+func (p *Pipeline) flush(ctx context.Context, reason string) error {
+	b := p.batch
+	if b.empty() {
+		b.opened = time.Time{}
+		return nil
+	}
+	if err := p.dlq.Flush(ctx); err != nil {
+		return fmt.Errorf("dead letters not acknowledged, not committing: %w", err)
+	}
+	from, to := iceberg.Offsets{}, iceberg.Offsets{}
+	for tp, st := range p.parts {
+		if !st.nextKnown || (st.committedKnown && st.next == st.committed) {
+			continue
+		}
+		to[tp] = st.next
+		if st.committedKnown {
+			from[tp] = st.committed
+		}
+	}
+	opened, dead, rows := b.opened, b.dead, b.rows
+	now := p.opts.Now()
+	rec, err := b.build(now)
+	if err != nil {
+		return err
+	}
+	res, err := p.w.Commit(ctx, iceberg.Batch{Records: []arrow.RecordBatch{rec}, Group: p.opts.Group, From: from, To: to})
+	if errors.Is(err, iceberg.ErrFenced) {
+		p.stats.fenced()
+		p.log.Warn("another writer committed these offsets first; dropping the batch and resuming from the table", "rows", rows, "err", err)
+		return p.resync(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for tp, off := range to {
+		st := p.parts[tp]
+		st.committed, st.committedKnown = off, true
+	}
+	if err := p.src.CommitGroupOffsets(to); err != nil {
+		p.log.Warn("committing consumer group offsets (for lag monitoring only)", "err", err)
+	}
+	info := CommitInfo{CommitResult: res, Reason: reason, DeadLetter: dead, Opened: opened, Committed: p.opts.Now(), Offsets: to}
+	p.stats.committed(info)
+	p.log.Info("commit", "snapshot_id", res.SnapshotID, "rows", res.Rows, "files", res.Files,
+		"bytes", res.Bytes, "dead_letter", dead, "duration_ms", res.Duration.Milliseconds(),
+		"attempts", res.Attempts, "trigger", reason)
+	if p.opts.OnCommit != nil {
+		p.opts.OnCommit(info)
+	}
+	return nil
+}
+
+// resync drops what the pipeline holds and restarts every assigned
+// partition at the offset the table records.
+func (p *Pipeline) resync(ctx context.Context) error {
+	p.batch.discard()
+	tps := make([]TopicPartition, 0, len(p.parts))
+	for tp := range p.parts {
+		tps = append(tps, tp)
+	}
+	starts, err := p.startOffsets(ctx, tps)
+	if err != nil {
+		return err
+	}
+	return p.src.Seek(ctx, starts)
+}
+
+// Assigned implements [Rebalancer]: start offsets come from the table.
+func (p *Pipeline) Assigned(ctx context.Context, tps []TopicPartition) (map[TopicPartition]int64, error) {
+	starts, err := p.startOffsets(ctx, tps)
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("partitions assigned", "partitions", len(tps), "group", p.opts.Group)
+	return starts, nil
+}
+
+func (p *Pipeline) startOffsets(ctx context.Context, tps []TopicPartition) (map[TopicPartition]int64, error) {
+	recorded, err := p.w.Offsets(ctx, p.opts.Group)
+	if err != nil {
+		return nil, fmt.Errorf("reading offsets from the table: %w", err)
+	}
+	starts := make(map[TopicPartition]int64, len(tps))
+	for _, tp := range tps {
+		st := &partState{eof: -1}
+		if off, ok := recorded[tp]; ok {
+			st.committed, st.committedKnown = off, true
+			st.next, st.nextKnown = off, true
+			starts[tp] = off
+		} else {
+			starts[tp] = p.opts.StartFrom
+			if p.opts.StartFrom == StartLatest {
+				if wm, ok := p.src.(interface {
+					Watermarks(TopicPartition) (int64, int64, error)
+				}); ok {
+					_, high, err := wm.Watermarks(tp)
+					if err != nil {
+						return nil, fmt.Errorf("latest offset of %s[%d]: %w", tp.Topic, tp.Partition, err)
+					}
+					st.next, st.nextKnown = high, true
+					starts[tp] = high
+					p.batch.touched = true // record the resolved start
+				}
+			}
+		}
+		if end, ok := p.opts.Until[tp]; ok {
+			st.end, st.hasEnd = end, true
+			if st.nextKnown && st.next >= end {
+				st.done = true
+			}
+		}
+		p.parts[tp] = st
+	}
+	return starts, nil
+}
+
+// Revoked implements [Rebalancer]: everything held is committed before
+// the partitions go.
+func (p *Pipeline) Revoked(ctx context.Context, tps []TopicPartition) error {
+	err := p.flush(ctx, "revoke")
+	for _, tp := range tps {
+		delete(p.parts, tp)
+	}
+	p.log.Info("partitions revoked", "partitions", len(tps))
+	return err
+}
+
+// toWriterChanges translates the schema package's plan into the writer's
+// vocabulary (the two packages do not import each other's types).
+func toWriterChanges(cs schema.Changes) []iceberg.Change {
+	out := make([]iceberg.Change, len(cs))
+	for i, c := range cs {
+		var k iceberg.ChangeKind
+		switch c.Kind {
+		case schema.AddColumn:
+			k = iceberg.AddColumn
+		case schema.Widen:
+			k = iceberg.Widen
+		case schema.MakeOptional:
+			k = iceberg.MakeOptional
+		}
+		out[i] = iceberg.Change{Kind: k, Name: c.Name, Type: c.Type, Doc: c.Doc}
+	}
+	return out
+}
