@@ -68,9 +68,14 @@ func NewKafkaSource(cfg KafkaSourceConfig) (*KafkaSource, error) {
 		"enable.metrics.push":      false,
 		"client.id":                "floe",
 	}
-	if cfg.Group != "" {
+	switch {
+	case cfg.Group != "":
 		cm["group.id"] = cfg.Group
-	} else if !cfg.Static {
+	case cfg.Static:
+		// librdkafka insists on a group id even for a consumer that only
+		// assigns partitions; it never joins or commits to this one.
+		cm["group.id"] = "floe-static-assign"
+	default:
 		return nil, errors.New("kafka source: a consumer group is required unless partitions are assigned statically")
 	}
 	for k, v := range cfg.Extra {
@@ -301,7 +306,8 @@ func (s *KafkaSource) CommitGroupOffsets(offsets map[TopicPartition]int64) error
 		tps = append(tps, tp)
 	}
 	_, err := s.c.CommitOffsets(toKafka(tps, offsets))
-	if err != nil && err.(kafka.Error).Code() == kafka.ErrNoOffset {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrNoOffset {
 		return nil
 	}
 	return err
