@@ -58,6 +58,11 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
+	// A wrong base URL answers 404 for every schema id, which would
+	// dead-letter everything as unknown_schema: check it first.
+	if err := reg.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("registry %s: %w", w.RegistryURL, err)
+	}
 	cat, err := catalog.Open(ctx, w.Catalog, w.Warehouse, nil)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
