@@ -52,6 +52,7 @@ func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 	defer w.commitMu.Unlock()
 
 	tbl := w.Table()
+	w.cfg.stage("write", b.CommitID)
 	files, err := w.writeFiles(ctx, tbl, b.CommitID, recs)
 	if err != nil {
 		return res, fmt.Errorf("commit %s: write data files: %w", b.CommitID, err)
@@ -93,6 +94,7 @@ func (w *Writer) commitFiles(ctx context.Context, tbl *table.Table, b *Batch,
 				b.CommitID, ErrFenced, b.Group, strings.Join(bad, "; "))
 		}
 
+		w.cfg.stage("commit", b.CommitID)
 		committed, err := commitOnce(ctx, tbl, files, props)
 		if err == nil {
 			if err := w.setTable(committed); err != nil {

@@ -23,6 +23,7 @@ type writerConfig struct {
 	resolveTimeout time.Duration
 	targetFileSize int64
 	writeWorkers   int
+	stageHook      func(stage, commitID string)
 }
 
 func defaultConfig() writerConfig {
@@ -51,6 +52,20 @@ func (c *writerConfig) validate() error {
 	}
 
 	return errors.Join(errs...)
+}
+
+// WithStageHook calls f as a commit enters each of its stages: "write"
+// (Parquet data files) and "commit" (each catalog attempt). It runs on the
+// committing goroutine; floe logs it at debug level and the crash tests use
+// those lines to kill a process inside a stage.
+func WithStageHook(f func(stage, commitID string)) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.stageHook = f })
+}
+
+func (c *writerConfig) stage(stage, commitID string) {
+	if c.stageHook != nil {
+		c.stageHook(stage, commitID)
+	}
 }
 
 // WithMaxAttempts bounds the catalog commit attempts per batch (default 10).

@@ -359,3 +359,13 @@ func toKafka(tps []TopicPartition, offsets map[TopicPartition]int64) []kafka.Top
 
 // Topic returns the topic the source reads.
 func (s *KafkaSource) Topic() string { return s.cfg.Topic }
+
+// CachedHighWatermark returns the partition's high watermark as last seen
+// in a fetch response, without a broker round trip.
+func (s *KafkaSource) CachedHighWatermark(tp TopicPartition) (int64, bool) {
+	_, high, err := s.c.GetWatermarkOffsets(tp.Topic, tp.Partition)
+	if err != nil || high < 0 {
+		return 0, false
+	}
+	return high, true
+}

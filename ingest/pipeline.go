@@ -70,6 +70,12 @@ type Options struct {
 	Now func() time.Time
 	// OnCommit, when set, is called after every committed snapshot.
 	OnCommit func(CommitInfo)
+	// Observer receives the pipeline's events for metrics (default: none).
+	Observer Observer
+	// Start gives, for partitions the table has never recorded for the
+	// group, an explicit start offset (backfill --from); it takes
+	// precedence over StartFrom.
+	Start map[TopicPartition]int64
 }
 
 func (o *Options) setDefaults() {
@@ -100,6 +106,9 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
 }
 
 // CommitInfo describes one committed snapshot.
@@ -128,7 +137,7 @@ type Pipeline struct {
 	appenders map[uint32]appenderEntry
 	ptBuf     []byte
 	stats     statsCounter
-	stopped   bool
+	lagAt     time.Time
 }
 
 type partState struct {
@@ -229,6 +238,10 @@ func (p *Pipeline) loop(ctx context.Context) error {
 			}
 		}
 		p.checkEnds()
+		if now := p.opts.Now(); now.Sub(p.lagAt) >= time.Second {
+			p.lagAt = now
+			p.reportLag()
+		}
 		if reason := p.due(); reason != "" {
 			if err := p.flush(ctx, reason); err != nil {
 				return err
@@ -300,6 +313,7 @@ func (p *Pipeline) handle(ctx context.Context, r *Record) error {
 	}
 	p.batch.open(p.opts.Now())
 	p.stats.consumed(1)
+	p.opts.Observer.Consumed(1)
 	backoff := 100 * time.Millisecond
 	for {
 		err := p.ingest(ctx, r)
@@ -392,6 +406,7 @@ func (p *Pipeline) appender(ctx context.Context, ps *schema.Schema) (*schema.App
 		return nil, fatal{fmt.Errorf("compiling an appender for schema %d: %w", ps.ID, err)}
 	}
 	p.appenders[ps.ID] = appenderEntry{app: app}
+	p.opts.Observer.SchemaSeen(ps.ID)
 	return app, nil
 }
 
@@ -402,6 +417,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, r *Record, class string, caus
 	}
 	p.batch.dead++
 	p.stats.dead(class)
+	p.opts.Observer.DeadLettered(class)
 	return nil
 }
 
@@ -465,6 +481,7 @@ func (p *Pipeline) flush(ctx context.Context, reason string) error {
 	res, err := p.w.Commit(ctx, iceberg.Batch{Records: []arrow.RecordBatch{rec}, Group: p.opts.Group, From: from, To: to})
 	if errors.Is(err, iceberg.ErrFenced) {
 		p.stats.fenced()
+		p.opts.Observer.Fenced()
 		p.log.Warn("another writer committed these offsets first; dropping the batch and resuming from the table", "rows", rows, "err", err)
 		return p.resync(ctx)
 	}
@@ -480,6 +497,7 @@ func (p *Pipeline) flush(ctx context.Context, reason string) error {
 	}
 	info := CommitInfo{CommitResult: res, Reason: reason, DeadLetter: dead, Opened: opened, Committed: p.opts.Now(), Offsets: to}
 	p.stats.committed(info)
+	p.opts.Observer.Committed(info)
 	p.log.Info("commit", "snapshot_id", res.SnapshotID, "rows", res.Rows, "files", res.Files,
 		"bytes", res.Bytes, "dead_letter", dead, "duration_ms", res.Duration.Milliseconds(),
 		"attempts", res.Attempts, "trigger", reason)
@@ -511,6 +529,7 @@ func (p *Pipeline) Assigned(ctx context.Context, tps []TopicPartition) (map[Topi
 		return nil, err
 	}
 	p.log.Info("partitions assigned", "partitions", len(tps), "group", p.opts.Group)
+	p.opts.Observer.Assigned(p.assignedList())
 	return starts, nil
 }
 
@@ -526,6 +545,10 @@ func (p *Pipeline) startOffsets(ctx context.Context, tps []TopicPartition) (map[
 			st.committed, st.committedKnown = off, true
 			st.next, st.nextKnown = off, true
 			starts[tp] = off
+		} else if off, ok := p.opts.Start[tp]; ok {
+			st.next, st.nextKnown = off, true
+			starts[tp] = off
+			p.batch.touched = true // record the explicit start
 		} else {
 			starts[tp] = p.opts.StartFrom
 			if p.opts.StartFrom == StartLatest {
@@ -561,6 +584,7 @@ func (p *Pipeline) Revoked(ctx context.Context, tps []TopicPartition) error {
 		delete(p.parts, tp)
 	}
 	p.log.Info("partitions revoked", "partitions", len(tps))
+	p.opts.Observer.Assigned(p.assignedList())
 	return err
 }
 
@@ -581,4 +605,37 @@ func toWriterChanges(cs schema.Changes) []iceberg.Change {
 		out[i] = iceberg.Change{Kind: k, Name: c.Name, Type: c.Type, Doc: c.Doc}
 	}
 	return out
+}
+
+func (p *Pipeline) assignedList() []TopicPartition {
+	out := make([]TopicPartition, 0, len(p.parts))
+	for tp := range p.parts {
+		out = append(out, tp)
+	}
+	return out
+}
+
+// reportLag tells the observer how far each partition's table offset is
+// from the partition's end, using the source's cached watermarks.
+func (p *Pipeline) reportLag() {
+	wm, ok := p.src.(interface {
+		CachedHighWatermark(TopicPartition) (int64, bool)
+	})
+	if !ok {
+		return
+	}
+	for tp, st := range p.parts {
+		high, ok := wm.CachedHighWatermark(tp)
+		if !ok {
+			continue
+		}
+		pos := st.committed
+		if !st.committedKnown {
+			if !st.nextKnown {
+				continue
+			}
+			pos = st.next
+		}
+		p.opts.Observer.Lag(tp, max(0, high-pos))
+	}
 }

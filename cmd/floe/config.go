@@ -34,6 +34,8 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	HTTP            string
+	KafkaConfig     string
 }
 
 func defaultConfig() Config {
@@ -50,6 +52,7 @@ func defaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 30 * time.Second,
+		HTTP:            ":9464",
 	}
 }
 
@@ -167,6 +170,8 @@ func (c *Config) runOptions() []option {
 		stringOpt("log-level", "debug|info|warn|error", &c.LogLevel),
 		stringOpt("log-format", "text|json", &c.LogFormat),
 		durationOpt("shutdown-timeout", "how long the final commit may take after SIGTERM", &c.ShutdownTimeout),
+		stringOpt("http", `listen address of /healthz, /readyz and /metrics ("" turns it off)`, &c.HTTP),
+		stringOpt("kafka-config", "extra librdkafka properties, key=value[,key=value] (e.g. session.timeout.ms=10000)", &c.KafkaConfig),
 	}
 }
 
@@ -308,6 +313,9 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
 	}
+	if _, err := parseKafkaConfig(c.KafkaConfig); err != nil {
+		errs = append(errs, fmt.Errorf("--kafka-config: %w", err))
+	}
 	if c.DLQTopic == "" && c.Topic != "" {
 		c.DLQTopic = c.Topic + ".dlq"
 	}
@@ -322,3 +330,32 @@ type usageError struct{ err error }
 
 func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
+
+// reservedKafka are librdkafka properties floe sets itself: overriding them
+// would break exactly-once.
+var reservedKafka = map[string]bool{
+	"enable.auto.commit": true, "enable.auto.offset.store": true, "group.id": true,
+	"bootstrap.servers": true, "enable.idempotence": true,
+}
+
+// parseKafkaConfig reads "k=v,k=v".
+func parseKafkaConfig(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	var errs []error
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		k = strings.TrimSpace(k)
+		switch {
+		case !ok || k == "":
+			errs = append(errs, fmt.Errorf("want key=value, got %q", kv))
+		case reservedKafka[k]:
+			errs = append(errs, fmt.Errorf("%s is set by floe (use the dedicated option)", k))
+		default:
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out, errors.Join(errs...)
+}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/internal/telemetry"
 	"github.com/floe-io/floe/keys"
 )
 
@@ -35,25 +37,71 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	if cfg.StartFrom == "latest" {
 		start = ingest.StartLatest
 	}
+	kafkaProps, _ := parseKafkaConfig(cfg.KafkaConfig) // validated above
+	metrics := telemetry.NewMetrics(nil)
 	a, err := assemble(ctx, wiring{
 		Brokers: cfg.Brokers, RegistryURL: cfg.RegistryURL, Topic: cfg.Topic, Group: cfg.Group,
 		DLQTopic: cfg.DLQTopic, Keyring: kr,
 		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table,
 		Opts: ingest.Options{
 			Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
-			StartFrom: start, ShutdownTimeout: cfg.ShutdownTimeout,
+			StartFrom: start, ShutdownTimeout: cfg.ShutdownTimeout, Observer: metrics,
 		},
-		Log: log,
+		Log:   log,
+		Kafka: kafkaProps,
 	})
 	if err != nil {
 		return err
 	}
+	stopHTTP, err := serveHTTP(cfg.HTTP, metrics, a, log)
+	if err != nil {
+		_ = a.Close(context.WithoutCancel(ctx))
+		return err
+	}
 	runErr := a.Pipeline.Run(ctx)
 	closeErr := a.Close(context.WithoutCancel(ctx))
+	stopHTTP()
 	st := a.Pipeline.Stats()
 	log.Info("stopped", "consumed", st.Consumed, "rows", st.Rows, "dead_letter", st.Dead, "commits", st.Commits)
 	if runErr != nil {
 		return runErr
 	}
 	return closeErr
+}
+
+// serveHTTP starts /healthz, /readyz and /metrics unless addr is empty. The
+// returned function stops the server.
+func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	checks := map[string]telemetry.Check{
+		"partitions": func(context.Context) error {
+			if m.AssignedPartitions() == 0 {
+				return errors.New("no partitions assigned")
+			}
+			return nil
+		},
+		"registry": func(ctx context.Context) error { return a.Registry.Ping(ctx) },
+		"catalog": func(ctx context.Context) error {
+			_, err := a.Catalog.LoadTable(ctx, a.Ident)
+			return err
+		},
+	}
+	srv, err := telemetry.Listen(addr, m, checks, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("serving /healthz, /readyz and /metrics", "addr", srv.Addr())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(); err != nil {
+			log.Error("http server", "err", err)
+		}
+	}()
+	return func() {
+		_ = srv.Shutdown(context.Background())
+		<-done
+	}, nil
 }

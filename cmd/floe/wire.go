@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/catalog"
@@ -27,6 +28,9 @@ type wiring struct {
 	Until func(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error)
 	Opts  ingest.Options
 	Log   *slog.Logger
+	// Kafka holds extra librdkafka properties for the consumer and the
+	// dead-letter producer (--kafka-config).
+	Kafka map[string]string
 }
 
 // assembled holds the parts of a running pipeline so they can be closed.
@@ -37,6 +41,8 @@ type assembled struct {
 	Writer   *iceberg.Writer
 	Table    *table.Table
 	Ident    table.Identifier
+	Registry *schema.Registry
+	Catalog  icecatalog.Catalog
 }
 
 // Close releases the source and the dead-letter producer. Safe to call twice.
@@ -76,23 +82,26 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", w.Table, err)
 	}
-	writer, err := iceberg.NewWriter(ctx, cat, ident)
+	log := w.Log
+	writer, err := iceberg.NewWriter(ctx, cat, ident, iceberg.WithStageHook(func(stage, commitID string) {
+		log.Debug("commit stage", "stage", stage, "commit_id", commitID)
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", w.Table, err)
 	}
-	a := &assembled{Writer: writer, Table: tbl, Ident: ident}
+	a := &assembled{Writer: writer, Table: tbl, Ident: ident, Registry: reg, Catalog: cat}
 	defer func() {
 		if err != nil {
 			_ = a.Close(context.WithoutCancel(ctx))
 		}
 	}()
 	a.Source, err = ingest.NewKafkaSource(ingest.KafkaSourceConfig{
-		Brokers: w.Brokers, Group: w.Group, Topic: w.Topic, Static: w.Static,
+		Brokers: w.Brokers, Group: w.Group, Topic: w.Topic, Static: w.Static, Extra: w.Kafka,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.DLQ, err = ingest.NewKafkaDeadLetters(w.Brokers, w.DLQTopic, nil)
+	a.DLQ, err = ingest.NewKafkaDeadLetters(w.Brokers, w.DLQTopic, producerProps(w.Kafka))
 	if err != nil {
 		return nil, err
 	}
@@ -109,4 +118,25 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// consumerOnly are librdkafka properties a producer rejects or warns about.
+var consumerOnly = map[string]bool{
+	"session.timeout.ms": true, "heartbeat.interval.ms": true, "max.poll.interval.ms": true,
+	"partition.assignment.strategy": true, "group.instance.id": true, "fetch.min.bytes": true,
+	"fetch.wait.max.ms": true, "fetch.max.bytes": true, "max.partition.fetch.bytes": true,
+	"queued.min.messages": true, "queued.max.messages.kbytes": true, "isolation.level": true,
+	"auto.offset.reset": true, "group.protocol": true, "enable.partition.eof": true,
+}
+
+// producerProps keeps the --kafka-config properties that apply to the
+// dead-letter producer (connection, TLS, SASL) and drops consumer tuning.
+func producerProps(props map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range props {
+		if !consumerOnly[k] {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -108,6 +108,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(opts.Partitions),
 		kfake.SeedTopics(int32(opts.Partitions), append([]string{opts.Topic}, opts.ExtraTopics...)...),
+		// Tests kill consumers on purpose; a short minimum session lets
+		// them use a 2 s session instead of Kafka's 6 s floor.
+		kfake.GroupMinSessionTimeout(time.Second),
 	}
 	if opts.DataDir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
