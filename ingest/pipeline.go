@@ -236,6 +236,16 @@ func (p *Pipeline) loop(ctx context.Context) error {
 			if err := p.handle(ctx, &recs[i]); err != nil {
 				return err
 			}
+			// Size thresholds hold per record, not per poll.
+			if b := p.batch; b.rows >= p.opts.MaxBatchRows || b.bytes >= p.opts.MaxBatchBytes {
+				reason := "rows"
+				if b.rows < p.opts.MaxBatchRows {
+					reason = "bytes"
+				}
+				if err := p.flush(ctx, reason); err != nil {
+					return err
+				}
+			}
 		}
 		p.checkEnds()
 		if now := p.opts.Now(); now.Sub(p.lagAt) >= time.Second {

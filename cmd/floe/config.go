@@ -64,6 +64,7 @@ type option struct {
 	set    func(string) error
 	get    func() string
 	secret bool
+	isBool bool // a flag that needs no value: --dry-run
 }
 
 func (o option) env() string {
@@ -74,6 +75,19 @@ func stringOpt(name, usage string, p *string) option {
 	return option{name: name, usage: usage,
 		set: func(s string) error { *p = s; return nil },
 		get: func() string { return *p }}
+}
+
+func boolOpt(name, usage string, p *bool) option {
+	return option{name: name, usage: usage, isBool: true,
+		set: func(s string) error {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", s)
+			}
+			*p = b
+			return nil
+		},
+		get: func() string { return strconv.FormatBool(*p) }}
 }
 
 func durationOpt(name, usage string, p *time.Duration) option {
@@ -192,11 +206,16 @@ func load(name string, opts []option, args []string, getenv func(string) string,
 	for _, o := range opts {
 		o := o
 		byName[o.name] = o
-		def := o.get()
-		fs.Func(o.name, fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env(), def), func(s string) error {
+		usage := fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env(), o.get())
+		record := func(s string) error {
 			fromFlags = append(fromFlags, setFlag{o, s})
 			return nil
-		})
+		}
+		if o.isBool {
+			fs.BoolFunc(o.name, usage, record)
+		} else {
+			fs.Func(o.name, usage, record)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, usageError{err}

@@ -247,16 +247,20 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// writer opens the table the children write to (after the first child
-// created it).
+// writer opens (creating if needed) the table the children write to.
 func (e *procEnv) writer(t *testing.T) *iceberg.Writer {
+	t.Helper()
+	return e.writerFor(t, "payments.transactions")
+}
+
+func (e *procEnv) writerFor(t *testing.T, table string) *iceberg.Writer {
 	t.Helper()
 	ctx := context.Background()
 	cat, err := catalog.Open(ctx, e.catalogURI(), e.warehouse(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ident, _ := catalog.ParseIdentifier("payments.transactions")
+	ident, _ := catalog.ParseIdentifier(table)
 	sc := schema.TableSchema()
 	if _, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), nil); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,8 @@ type wiring struct {
 	// Static assigns every partition of the topic instead of joining the
 	// group (demo, backfill).
 	Static bool
+	// Partitions limits a static assignment (nil: every partition).
+	Partitions []int32
 	// Until, if set, computes the end offsets of a bounded run once the
 	// source exists.
 	Until func(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error)
@@ -96,7 +98,7 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 		}
 	}()
 	a.Source, err = ingest.NewKafkaSource(ingest.KafkaSourceConfig{
-		Brokers: w.Brokers, Group: w.Group, Topic: w.Topic, Static: w.Static, Extra: w.Kafka,
+		Brokers: w.Brokers, Group: w.Group, Topic: w.Topic, Static: w.Static, Partitions: w.Partitions, Extra: w.Kafka,
 	})
 	if err != nil {
 		return nil, err

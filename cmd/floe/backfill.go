@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/keys"
+)
+
+// backfillConfig holds the settings only backfill has.
+type backfillConfig struct {
+	From, To string
+	DryRun   bool
+	Progress string
+}
+
+func (c *Config) backfillOptions(b *backfillConfig) []option {
+	var opts []option
+	for _, o := range c.runOptions() {
+		switch o.name {
+		case "start-from", "http":
+			continue // a backfill has explicit ranges and no sidecar endpoints
+		}
+		opts = append(opts, o)
+	}
+	return append(opts,
+		stringOpt("from", "where each partition starts: earliest|latest|offsets:P=O[,P=O]|time:RFC3339", &b.From),
+		stringOpt("to", "where each partition ends (exclusive), captured at start: latest|offsets:P=O[,P=O]|time:RFC3339", &b.To),
+		boolOpt("dry-run", "print the ranges and row counts only", &b.DryRun),
+		stringOpt("progress", "auto (a bar on a terminal, log lines otherwise), bar, log or none", &b.Progress),
+	)
+}
+
+func cmdBackfill(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg := defaultConfig()
+	cfg.Group = "" // derived from the topic unless given
+	bc := backfillConfig{From: "earliest", To: "latest", Progress: "auto"}
+	opts := cfg.backfillOptions(&bc)
+	rest, err := load("floe backfill", opts, args, getenv, stderr)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	if len(rest) > 0 {
+		err = errors.Join(err, fmt.Errorf("unexpected arguments: %v", rest))
+	}
+	if cfg.Group == "" && cfg.Topic != "" {
+		cfg.Group = "floe-backfill." + cfg.Topic
+	}
+	from, ferr := parseRangeSpec(bc.From)
+	if ferr != nil {
+		err = errors.Join(err, fmt.Errorf("--from: %w", ferr))
+	} else if from.kind == "latest" {
+		err = errors.Join(err, errors.New("--from latest would read nothing"))
+	}
+	to, terr := parseRangeSpec(bc.To)
+	if terr != nil {
+		err = errors.Join(err, fmt.Errorf("--to: %w", terr))
+	} else if to.kind == "earliest" {
+		err = errors.Join(err, errors.New("--to earliest would read nothing"))
+	}
+	dryRun := bc.DryRun
+	switch bc.Progress {
+	case "auto", "bar", "log", "none":
+	default:
+		err = errors.Join(err, fmt.Errorf("--progress: want auto, bar, log or none, got %q", bc.Progress))
+	}
+	if err := errors.Join(err, cfg.validate()); err != nil {
+		return usageError{err}
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	kafkaProps, _ := parseKafkaConfig(cfg.KafkaConfig)
+
+	ranges, err := backfillRanges(ctx, &cfg, kafkaProps, from, to)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, r := range ranges {
+		total += r.Rows()
+	}
+	if dryRun {
+		printRanges(stdout, &cfg, ranges, total)
+		return nil
+	}
+	kr, err := keys.LoadFile(cfg.Keyring)
+	if err != nil {
+		return err
+	}
+	parts := make([]int32, len(ranges))
+	until := map[ingest.TopicPartition]int64{}
+	starts := map[ingest.TopicPartition]int64{}
+	for i, r := range ranges {
+		parts[i] = r.TP.Partition
+		until[r.TP] = r.To
+		starts[r.TP] = r.From
+	}
+	began := time.Now()
+	a, err := assemble(ctx, wiring{
+		Brokers: cfg.Brokers, RegistryURL: cfg.RegistryURL, Topic: cfg.Topic, Group: cfg.Group,
+		DLQTopic: cfg.DLQTopic, Keyring: kr,
+		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table,
+		Static: true, Partitions: parts,
+		Until: func(context.Context, *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) { return until, nil },
+		Opts: ingest.Options{
+			Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
+			ShutdownTimeout: cfg.ShutdownTimeout, Start: starts,
+		},
+		Log: log, Kafka: kafkaProps,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("backfill started", "group", cfg.Group, "partitions", len(ranges), "records", total)
+	stopProgress := startProgress(stderr, bc.Progress, total, a.Pipeline, log)
+	runErr := a.Pipeline.Run(ctx)
+	stopProgress()
+	if err := a.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted; what was committed stays, and running the same backfill again resumes there")
+	}
+	printSummary(stdout, a.Pipeline.Stats(), time.Since(began))
+	return nil
+}
+
+// backfillRanges resolves --from/--to against the brokers and, if the table
+// exists, the offsets an earlier run of the same backfill committed.
+func backfillRanges(ctx context.Context, cfg *Config, kafkaProps map[string]string, from, to rangeSpec) ([]partRange, error) {
+	src, err := ingest.NewKafkaSource(ingest.KafkaSourceConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, Static: true, Extra: kafkaProps})
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	parts, err := src.TopicPartitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ranges, err := resolveRanges(src, cfg.Topic, parts, from, to)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, nil)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	if c, ok := cat.(io.Closer); ok {
+		defer c.Close()
+	}
+	ident, err := catalog.ParseIdentifier(cfg.Table)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--table: %w", err)}
+	}
+	exists, err := cat.CheckTableExists(ctx, ident)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", cfg.Table, err)
+	}
+	if !exists {
+		return ranges, nil
+	}
+	w, err := iceberg.NewWriter(ctx, cat, ident)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", cfg.Table, err)
+	}
+	done, err := w.Offsets(ctx, cfg.Group)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: offsets of %s: %w", cfg.Table, cfg.Group, err)
+	}
+	for i := range ranges {
+		if off, ok := done[ranges[i].TP]; ok {
+			ranges[i].Resume = off
+		}
+	}
+	return ranges, nil
+}
+
+func printRanges(w io.Writer, cfg *Config, ranges []partRange, total int64) {
+	fmt.Fprintf(w, "backfill of %s into %s as group %s (dry run: nothing read or written)\n", cfg.Topic, cfg.Table, cfg.Group)
+	fmt.Fprintf(w, "  %9s %12s %12s %12s %12s\n", "partition", "from", "to", "resume at", "records")
+	for _, r := range ranges {
+		resume := "-"
+		if r.Resume >= 0 {
+			resume = fmt.Sprint(r.Resume)
+		}
+		fmt.Fprintf(w, "  %9d %12d %12d %12s %12d\n", r.TP.Partition, r.From, r.To, resume, r.Rows())
+	}
+	fmt.Fprintf(w, "  %d records to read in %d partitions\n", total, len(ranges))
+}
+
+func printSummary(w io.Writer, st ingest.Stats, elapsed time.Duration) {
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(st.Consumed) / elapsed.Seconds()
+	}
+	fmt.Fprintf(w, "backfill done: %d records read, %d rows committed in %d snapshots (%d data files, %s), %s elapsed, %.0f records/s\n",
+		st.Consumed, st.Rows, st.Commits, st.Files, humanBytes(st.Bytes), elapsed.Round(time.Millisecond), rate)
+	if st.Dead > 0 {
+		classes := make([]string, 0, len(st.DeadByClass))
+		for c, n := range st.DeadByClass {
+			classes = append(classes, fmt.Sprintf("%s %d", c, n))
+		}
+		sort.Strings(classes)
+		fmt.Fprintf(w, "dead-lettered: %d (%s)\n", st.Dead, strings.Join(classes, ", "))
+	} else {
+		fmt.Fprintln(w, "dead-lettered: 0")
+	}
+}
+
+// startProgress reports progress until the returned function is called: a
+// bar redrawn in place on a terminal, a log line every 10 s otherwise.
+func startProgress(stderr io.Writer, mode string, total int64, p *ingest.Pipeline, log *slog.Logger) func() {
+	if mode == "auto" {
+		mode = "log"
+		if f, ok := stderr.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				mode = "bar"
+			}
+		}
+	}
+	if mode == "none" || total == 0 {
+		return func() {}
+	}
+	every := 10 * time.Second
+	if mode == "bar" {
+		every = 250 * time.Millisecond
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	began := time.Now()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				if mode == "bar" {
+					fmt.Fprintln(stderr, progressBar(p.Stats().Consumed, total, time.Since(began)))
+				}
+				return
+			case <-t.C:
+				n := p.Stats().Consumed
+				if mode == "bar" {
+					fmt.Fprint(stderr, "\r"+progressBar(n, total, time.Since(began)))
+				} else {
+					rate, eta := progressRate(n, total, time.Since(began))
+					log.Info("backfill progress", "records", n, "of", total, "records_per_s", int64(rate), "eta", eta.String())
+				}
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+func progressRate(n, total int64, elapsed time.Duration) (float64, time.Duration) {
+	if elapsed <= 0 || n == 0 {
+		return 0, 0
+	}
+	rate := float64(n) / elapsed.Seconds()
+	eta := time.Duration(float64(max(0, total-n)) / rate * float64(time.Second))
+	return rate, eta.Round(time.Second)
+}
+
+func progressBar(n, total int64, elapsed time.Duration) string {
+	const width = 30
+	frac := 1.0
+	if total > 0 {
+		frac = min(1, float64(n)/float64(total))
+	}
+	fill := int(frac * width)
+	rate, eta := progressRate(n, total, elapsed)
+	return fmt.Sprintf("[%s%s] %3.0f%% %d/%d records  %.0f/s  ETA %s ",
+		strings.Repeat("=", fill), strings.Repeat(" ", width-fill), frac*100, n, total, rate, eta)
+}
