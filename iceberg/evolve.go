@@ -123,10 +123,15 @@ func (w *Writer) Evolve(ctx context.Context, changes []Change) error {
 func evolveOnce(ctx context.Context, tbl *table.Table, changes []Change) (*table.Table, error) {
 	tx := tbl.NewTransaction()
 	var opts []table.UpdateSchemaOption
-	if nm := tbl.NameMapping(); nm != nil {
-		// Keep schema.name-mapping.default in step with the new columns.
-		opts = append(opts, table.WithNameMapping(nm))
+	nm := tbl.NameMapping()
+	if nm == nil {
+		// No mapping yet (no data committed): start one from the current
+		// schema, so a rename keeps the former name.
+		nm = tbl.Schema().NameMapping()
 	}
+	// Keep schema.name-mapping.default in step with the new columns and
+	// record former names of renamed ones.
+	opts = append(opts, table.WithNameMapping(nm))
 	us := tx.UpdateSchema(true, false, opts...)
 	sc := tbl.Schema()
 	for _, c := range changes {
