@@ -41,7 +41,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table,
 		Opts: ingest.Options{
 			Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
-			StartFrom: start, ShutdownTimeout: cfg.ShutdownTimeout,
+			StartFrom: start, ShutdownTimeout: cfg.ShutdownTimeout, OnIncompatible: cfg.OnIncompatible,
 		},
 		Log: log,
 	})
