@@ -123,3 +123,74 @@ func TestEvolveConcurrentDuplicates(t *testing.T) {
 		t.Fatal("channel missing")
 	}
 }
+
+func TestEvolveNestedRenameAndPlacement(t *testing.T) {
+	mem := checkedMem(t)
+	e := newEnv(t)
+	ctx := t.Context()
+	a, b := e.writer(nil), e.writer(nil)
+	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rows(1, 0, 2, currencies, merchants))); err != nil {
+		t.Fatal(err)
+	}
+	str := iceberggo.PrimitiveTypes.String
+	card := &iceberggo.StructType{FieldList: []iceberggo.NestedField{{ID: 1, Name: "brand", Type: str, Required: true}}}
+	first := []iceberg.Change{
+		{Kind: iceberg.AddColumn, Path: []string{"card"}, Type: card, Before: "_kafka_topic"},
+		{Kind: iceberg.AddColumn, Path: []string{"tags"}, Type: &iceberggo.ListType{ElementID: 2, Element: str, ElementRequired: true}, Before: "_kafka_topic"},
+	}
+	if err := a.Evolve(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	names := func(w *iceberg.Writer) string {
+		var out []string
+		for _, f := range w.Schema().Fields() {
+			out = append(out, f.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	if got, want := names(a), "transaction_id,event_time,source,amount,currency,user_id,merchant_id,status,card,tags,_kafka_topic,_kafka_partition,_kafka_offset,_ingested_at"; got != want {
+		t.Fatalf("columns %s, want %s", got, want)
+	}
+	cardID := func(w *iceberg.Writer, name string) int {
+		f, ok := w.Schema().FindFieldByName(name)
+		if !ok {
+			t.Fatalf("no %s in %s", name, w.Schema())
+		}
+		return f.ID
+	}
+	brandID := cardID(a, "card.brand")
+
+	// b is stale: it applies the same first step (a no-op) and then a
+	// nested add, a widening-free rename of a nested field and a top-level
+	// rename in one schema.
+	if err := b.Evolve(ctx, first); err != nil {
+		t.Fatalf("duplicate nested add: %v", err)
+	}
+	second := []iceberg.Change{
+		{Kind: iceberg.AddColumn, Path: []string{"card", "last4"}, Type: str},
+		{Kind: iceberg.Rename, Path: []string{"card", "brand"}, NewName: "network"},
+		{Kind: iceberg.Rename, Path: []string{"status"}, NewName: "state"},
+	}
+	before := len(b.Table().Schemas())
+	if err := b.Evolve(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(b.Table().Schemas()); got != before+1 {
+		t.Errorf("%d schemas after one evolution, want %d", got, before+1)
+	}
+	if id := cardID(b, "card.network"); id != brandID {
+		t.Errorf("renamed field id %d, want %d", id, brandID)
+	}
+	cardID(b, "card.last4")
+	cardID(b, "state")
+	if err := a.Evolve(ctx, second); err != nil {
+		t.Fatalf("duplicate rename: %v", err)
+	}
+	// The name mapping keeps the former names.
+	if nm := a.NameMapping(); nm == nil || !strings.Contains(nm.String(), "status") || !strings.Contains(nm.String(), "state") {
+		t.Errorf("name mapping lost a name: %v", nm)
+	}
+	if err := a.Evolve(ctx, []iceberg.Change{{Kind: iceberg.Rename, Path: []string{"nope"}, NewName: "x"}}); !errors.Is(err, iceberg.ErrEvolve) {
+		t.Errorf("rename of a missing column: %v", err)
+	}
+}

@@ -105,3 +105,10 @@ func (w *Writer) setTable(tbl *table.Table) error {
 
 	return nil
 }
+
+// NameMapping returns the table's name mapping
+// (schema.name-mapping.default), which keeps every former name of a renamed
+// column; nil if the table has none yet.
+func (w *Writer) NameMapping() iceberggo.NameMapping {
+	return w.Table().NameMapping()
+}

@@ -231,6 +231,11 @@ func (s *KafkaSource) onRebalance(c *kafka.Consumer, ev kafka.Event) error {
 	}
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
+		if s.rb == nil {
+			// Close polls the consumer: an assignment arriving while it
+			// leaves the group is not taken (nothing will consume it).
+			return nil
+		}
 		tps := fromKafka(e.Partitions)
 		if err := s.assign(ctx, tps); err != nil {
 			s.cbErr = err

@@ -76,7 +76,17 @@ type Options struct {
 	// group, an explicit start offset (backfill --from); it takes
 	// precedence over StartFrom.
 	Start map[TopicPartition]int64
+	// OnIncompatible is what a record whose writer schema cannot be
+	// applied to the table does: OnIncompatibleDLQ (default) dead-letters
+	// it as incompatible_schema, OnIncompatibleFail stops the pipeline.
+	OnIncompatible string
 }
+
+// Values of Options.OnIncompatible.
+const (
+	OnIncompatibleDLQ  = "dlq"
+	OnIncompatibleFail = "fail"
+)
 
 func (o *Options) setDefaults() {
 	if o.Trigger <= 0 {
@@ -176,6 +186,11 @@ func New(src Source, dec Decoder, keys Opener, w Writer, dlq DeadLetterSink, opt
 	}
 	if opts.Group == "" {
 		errs = append(errs, errors.New("ingest: no group"))
+	}
+	switch opts.OnIncompatible {
+	case "", OnIncompatibleDLQ, OnIncompatibleFail:
+	default:
+		errs = append(errs, fmt.Errorf("ingest: OnIncompatible %q: want %q or %q", opts.OnIncompatible, OnIncompatibleDLQ, OnIncompatibleFail))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -378,6 +393,9 @@ func (p *Pipeline) ingest(ctx context.Context, r *Record) error {
 	}
 	app, err := p.appender(ctx, pl.Schema)
 	if err != nil {
+		if p.opts.OnIncompatible == OnIncompatibleFail && errors.Is(err, schema.ErrIncompatibleSchema) {
+			return fatal{fmt.Errorf("%s[%d]@%d (--on-incompatible-schema=fail): %w", r.Topic, r.Partition, r.Offset, err)}
+		}
 		return err
 	}
 	app.Append(p.batch.b, &env, &pl, schema.RowMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
@@ -391,33 +409,47 @@ func (p *Pipeline) appender(ctx context.Context, ps *schema.Schema) (*schema.App
 	if e, ok := p.appenders[ps.ID]; ok {
 		return e.app, e.err
 	}
-	changes, err := schema.Plan(p.w.Schema(), ps)
+	changes, err := schema.Plan(p.w.Schema(), ps, p.matchOptions()...)
 	if err != nil {
 		p.appenders[ps.ID] = appenderEntry{err: err}
-		p.log.Warn("incompatible writer schema", "schema_id", ps.ID, "err", err)
+		p.log.Warn("incompatible writer schema", "schema_id", ps.ID, "class", ClassIncompatibleSchema, "err", err)
 		return nil, err
 	}
-	if len(changes) > 0 {
+	stale := !p.batch.full.Equal(p.w.ArrowSchema()) // another writer evolved the table
+	if len(changes) > 0 || stale {
 		// Rows already buffered belong to the old schema: commit them,
 		// then evolve, then build for the new schema.
 		if err := p.flush(ctx, "schema"); err != nil {
 			return nil, fatal{err}
 		}
-		if err := p.w.Evolve(ctx, toWriterChanges(changes)); err != nil {
-			return nil, fatal{fmt.Errorf("evolving the table for schema %d: %w", ps.ID, err)}
+		if len(changes) > 0 {
+			if err := p.w.Evolve(ctx, toWriterChanges(changes)); err != nil {
+				return nil, fatal{fmt.Errorf("evolving the table for schema %d: %w", ps.ID, err)}
+			}
+			p.log.Info("table schema evolved", "schema_id", ps.ID, "changes", changes.String())
 		}
-		p.log.Info("table schema evolved", "schema_id", ps.ID, "changes", changes.String())
 		p.batch.release()
 		p.batch = newBatch(p.opts.Allocator, p.w.ArrowSchema())
 		clear(p.appenders)
 	}
-	app, err := schema.NewAppender(p.batch.row, ps)
+	app, err := schema.NewAppender(p.batch.row, ps, p.matchOptions()...)
 	if err != nil {
 		return nil, fatal{fmt.Errorf("compiling an appender for schema %d: %w", ps.ID, err)}
 	}
 	p.appenders[ps.ID] = appenderEntry{app: app}
 	p.opts.Observer.SchemaSeen(ps.ID)
 	return app, nil
+}
+
+// matchOptions passes the table's name mapping (former names of renamed
+// columns) to Plan and NewAppender when the writer has one.
+func (p *Pipeline) matchOptions() []schema.MatchOption {
+	if nm, ok := p.w.(interface{ NameMapping() iceberggo.NameMapping }); ok {
+		if m := nm.NameMapping(); m != nil {
+			return []schema.MatchOption{schema.WithNameMapping(m)}
+		}
+	}
+	return nil
 }
 
 func (p *Pipeline) deadLetter(ctx context.Context, r *Record, class string, cause error) error {
@@ -611,8 +643,10 @@ func toWriterChanges(cs schema.Changes) []iceberg.Change {
 			k = iceberg.Widen
 		case schema.MakeOptional:
 			k = iceberg.MakeOptional
+		case schema.Rename:
+			k = iceberg.Rename
 		}
-		out[i] = iceberg.Change{Kind: k, Name: c.Name, Type: c.Type, Doc: c.Doc}
+		out[i] = iceberg.Change{Kind: k, Name: c.Name, Path: c.Path, Type: c.Type, Doc: c.Doc, NewName: c.NewName, Before: c.Before}
 	}
 	return out
 }

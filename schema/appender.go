@@ -3,12 +3,18 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
+	iceberggo "github.com/apache/iceberg-go"
+	"github.com/google/uuid"
 )
 
 // RowMeta is the Kafka position of a record, stored in the _kafka_* columns.
@@ -46,16 +52,17 @@ type stringBuilder interface {
 // written exactly to its column — the table was not evolved with Plan's
 // changes first — or when a non-nullable column could get a null, and it
 // fails when row contains _ingested_at.
-func NewAppender(row *arrow.Schema, payload *Schema) (*Appender, error) {
+func NewAppender(row *arrow.Schema, payload *Schema, opts ...MatchOption) (*Appender, error) {
 	if payload == nil {
 		return nil, fmt.Errorf("schema: appender: nil payload schema")
 	}
 	if payload.paymentErr != nil {
 		return nil, fmt.Errorf("schema: appender: %w: schema %d: %w", ErrIncompatibleSchema, payload.ID, payload.paymentErr)
 	}
+	cfg := newMatchConfig(opts)
 	a := &Appender{row: row, schemaID: payload.ID, fns: make([]appendFn, row.NumFields())}
 	for i, f := range row.Fields() {
-		fn, err := compileField(f, payload)
+		fn, err := compileField(f, payload, &cfg)
 		if err != nil {
 			return nil, fmt.Errorf("schema: appender: column %q: %w", f.Name, err)
 		}
@@ -86,7 +93,7 @@ func (a *Appender) Append(b *array.RecordBuilder, env *Envelope, p *Payload, m R
 	}
 }
 
-func compileField(f arrow.Field, payload *Schema) (appendFn, error) {
+func compileField(f arrow.Field, payload *Schema, cfg *matchConfig) (appendFn, error) {
 	switch f.Name {
 	case TransactionIDColumn:
 		return envString(f, func(e *Envelope) string { return e.TransactionID })
@@ -131,7 +138,7 @@ func compileField(f arrow.Field, payload *Schema) (appendFn, error) {
 	case IngestedAtColumn:
 		return nil, fmt.Errorf("the row schema must not contain %s (use RowArrowSchema)", IngestedAtColumn)
 	}
-	return compilePayloadField(f, payload)
+	return compilePayloadField(f, payload, cfg)
 }
 
 func envString(f arrow.Field, get func(*Envelope) string) (appendFn, error) {
@@ -185,52 +192,241 @@ func timestampConv(t arrow.DataType) (func(time.Time) arrow.Timestamp, error) {
 }
 
 // compilePayloadField compiles the appender of a payload column.
-func compilePayloadField(f arrow.Field, payload *Schema) (appendFn, error) {
-	af, ok := payload.root.field(f.Name)
-	if !ok {
+func compilePayloadField(f arrow.Field, payload *Schema, cfg *matchConfig) (appendFn, error) {
+	fields := []iceberggo.NestedField{{ID: arrowFieldID(f), Name: f.Name}}
+	var af *avroField
+	members := recordMembers(payload.root)
+	names := memberNames(members)
+	for i, m := range members {
+		if j, how := cfg.matchMember(fields, m, names); j == 0 && how != noMatch {
+			af = &payload.root.fields[i]
+			if how == exactMatch {
+				break
+			}
+		}
+	}
+	if af == nil {
 		if !f.Nullable {
 			return nil, fmt.Errorf("%w: required column is missing from writer schema %d", ErrIncompatibleSchema, payload.ID)
 		}
 		return func(b array.Builder, _ *Envelope, _ *Payload, _ RowMeta) { b.AppendNull() }, nil
 	}
-	w, union := af.typ.nullable()
-	if !union && w.kind == avroUnion && len(w.branches) == 1 {
-		w, union = w.branches[0], true
-	}
-	if union && !f.Nullable {
-		return nil, fmt.Errorf("%w: writer type %s is nullable, column is required", ErrIncompatibleSchema, af.typ)
-	}
-	conv, err := valueAppender(f.Type, w)
+	conv, err := fieldConv(f, af.typ, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: writer type %s cannot be written exactly to arrow type %s: %w", ErrIncompatibleSchema, af.typ, f.Type, err)
 	}
-	name, branch := f.Name, unionBranchName(w)
+	name := af.name
 	return func(b array.Builder, _ *Envelope, p *Payload, _ RowMeta) {
-		if p == nil {
-			b.AppendNull()
-			return
-		}
-		v := p.Fields[name]
-		if union {
-			v = unwrapUnion(v, branch)
-		}
-		if v == nil || !conv(b, v) {
+		if p == nil || !conv(b, p.Fields[name]) {
 			b.AppendNull()
 		}
 	}, nil
 }
 
+// arrowFieldID is the Iceberg field id iceberg-go stores in an Arrow
+// field's metadata, or -1.
+func arrowFieldID(f arrow.Field) int {
+	if v, ok := f.Metadata.GetValue("PARQUET:field_id"); ok {
+		if id, err := strconv.Atoi(v); err == nil {
+			return id
+		}
+	}
+	return -1
+}
+
+// fieldConv compiles the conversion of a writer value of type w (possibly
+// a union) into the column f.
+func fieldConv(f arrow.Field, w *avroType, cfg *matchConfig) (valueConv, error) {
+	inner, nullable := unwrapNullable(w)
+	if nullable && !f.Nullable {
+		return nil, fmt.Errorf("writer type %s is nullable, column %s is required", w, f.Name)
+	}
+	if inner.kind == avroUnion {
+		return unionConv(f.Type, inner, cfg)
+	}
+	conv, err := valueAppender(f.Type, inner, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !nullable {
+		return conv, nil
+	}
+	branch := unionBranchName(inner)
+	return func(b array.Builder, v any) bool {
+		v = unwrapUnion(v, branch)
+		return v != nil && conv(b, v)
+	}, nil
+}
+
+// unionConv fills the struct a union other than ["null", T] maps to: the
+// member of the value's branch is set, the others are null.
+func unionConv(col arrow.DataType, w *avroType, cfg *matchConfig) (valueConv, error) {
+	st, ok := col.(*arrow.StructType)
+	if !ok {
+		return nil, fmt.Errorf("union %s into arrow type %s, want a struct", w, col)
+	}
+	type slot struct {
+		idx  int
+		conv valueConv
+	}
+	slots := map[string]slot{}
+	for _, b := range w.branches {
+		if b.kind == avroNull {
+			continue
+		}
+		idx, ok := st.FieldIdx(unionMemberName(b))
+		if !ok {
+			return nil, fmt.Errorf("union branch %s has no member %q in the column", b, unionMemberName(b))
+		}
+		conv, err := valueAppender(st.Field(idx).Type, b, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("union member %q: %w", unionMemberName(b), err)
+		}
+		slots[unionBranchName(b)] = slot{idx, conv}
+	}
+	return func(b array.Builder, v any) bool {
+		m, ok := v.(map[string]any)
+		sb, ok2 := b.(*array.StructBuilder)
+		if !ok || !ok2 || len(m) != 1 {
+			return false
+		}
+		var s slot
+		var x any
+		for k, val := range m {
+			s, ok = slots[k]
+			x = val
+		}
+		if !ok {
+			return false
+		}
+		sb.Append(true)
+		for i := 0; i < sb.NumField(); i++ {
+			fb := sb.FieldBuilder(i)
+			if i != s.idx || !s.conv(fb, x) {
+				fb.AppendNull()
+			}
+		}
+		return true
+	}, nil
+}
+
+// recordConv fills a struct column from a record value, matching fields
+// like the top level does.
+func recordConv(st *arrow.StructType, w *avroType, cfg *matchConfig) (valueConv, error) {
+	members := recordMembers(w)
+	names := memberNames(members)
+	srcs := make([]string, st.NumFields())
+	convs := make([]valueConv, st.NumFields())
+	for i, f := range st.Fields() {
+		cols := []iceberggo.NestedField{{ID: arrowFieldID(f), Name: f.Name}}
+		for _, m := range members {
+			if j, how := cfg.matchMember(cols, m, names); j == 0 && how != noMatch {
+				srcs[i] = m.name
+				if how == exactMatch {
+					break
+				}
+			}
+		}
+		if srcs[i] == "" {
+			if !f.Nullable {
+				return nil, fmt.Errorf("required field %q is missing from record %s", f.Name, w.name)
+			}
+			continue
+		}
+		af, _ := w.field(srcs[i])
+		conv, err := fieldConv(f, af.typ, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+		convs[i] = conv
+	}
+	return func(b array.Builder, v any) bool {
+		m, ok := v.(map[string]any)
+		sb, ok2 := b.(*array.StructBuilder)
+		if !ok || !ok2 {
+			return false
+		}
+		sb.Append(true)
+		for i, conv := range convs {
+			fb := sb.FieldBuilder(i)
+			if conv == nil || !conv(fb, m[srcs[i]]) {
+				fb.AppendNull()
+			}
+		}
+		return true
+	}, nil
+}
+
+func listConv(lt arrow.ListLikeType, w *avroType, cfg *matchConfig) (valueConv, error) {
+	elem, err := fieldConv(lt.ElemField(), w.items, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("element: %w", err)
+	}
+	return func(b array.Builder, v any) bool {
+		items, ok := v.([]any)
+		lb, ok2 := b.(array.ListLikeBuilder)
+		if !ok || !ok2 {
+			return false
+		}
+		lb.Append(true)
+		vb := lb.ValueBuilder()
+		for _, x := range items {
+			if !elem(vb, x) {
+				vb.AppendNull()
+			}
+		}
+		return true
+	}, nil
+}
+
+func mapConv(mt *arrow.MapType, w *avroType, cfg *matchConfig) (valueConv, error) {
+	if !isStringType(mt.KeyType()) {
+		return nil, fmt.Errorf("map key type %s, want string", mt.KeyType())
+	}
+	val, err := fieldConv(mt.ItemField(), w.values, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("value: %w", err)
+	}
+	return func(b array.Builder, v any) bool {
+		m, ok := v.(map[string]any)
+		mb, ok2 := b.(*array.MapBuilder)
+		if !ok || !ok2 {
+			return false
+		}
+		mb.Append(true)
+		kb, ib := mb.KeyBuilder(), mb.ItemBuilder()
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			appendString(kb, k)
+			if !val(ib, m[k]) {
+				ib.AppendNull()
+			}
+		}
+		return true
+	}, nil
+}
+
 // unionBranchName is the key goavro gives a non-null union value of type w:
-// the type's full name for named types, "<type>.<logicalType>" for logical
-// types of primitives, else the primitive's name.
+// the type's full name for named types, "<type>.<logicalType>" for the
+// logical types goavro implements, else the primitive's name.
 func unionBranchName(w *avroType) string {
 	switch {
 	case w.name != "":
 		return w.name
-	case w.logical != "":
+	case goavroLogical(w):
 		return w.kind.String() + "." + w.logical
 	}
 	return w.kind.String()
+}
+
+// goavroLogical reports whether goavro decodes w's logical type itself
+// (others decode as the underlying primitive).
+func goavroLogical(w *avroType) bool {
+	switch w.kind.String() + "." + w.logical {
+	case "long.timestamp-millis", "long.timestamp-micros", "int.time-millis", "long.time-micros",
+		"int.date", "bytes.decimal":
+		return true
+	}
+	return false
 }
 
 // unwrapUnion returns the value inside goavro's map[string]any{branch: v}
@@ -256,10 +452,67 @@ type valueConv func(b array.Builder, v any) bool
 
 // valueAppender checks that a writer type fits an Arrow column exactly and
 // returns the conversion.
-func valueAppender(col arrow.DataType, w *avroType) (valueConv, error) {
+func valueAppender(col arrow.DataType, w *avroType, cfg *matchConfig) (valueConv, error) {
 	switch col.ID() {
+	case arrow.STRUCT:
+		if w.kind == avroRecord {
+			return recordConv(col.(*arrow.StructType), w, cfg)
+		}
+		if w.kind == avroUnion {
+			return unionConv(col, w, cfg)
+		}
+	case arrow.LIST, arrow.LARGE_LIST:
+		if w.kind == avroArray {
+			return listConv(col.(arrow.ListLikeType), w, cfg)
+		}
+	case arrow.MAP:
+		if w.kind == avroMap {
+			return mapConv(col.(*arrow.MapType), w, cfg)
+		}
+	case arrow.EXTENSION:
+		if _, ok := col.(*extensions.UUIDType); ok && w.logical == "uuid" {
+			return func(b array.Builder, v any) bool {
+				ub, ok := b.(*extensions.UUIDBuilder)
+				if !ok {
+					return false
+				}
+				switch x := v.(type) {
+				case string:
+					u, err := uuid.Parse(x)
+					if err != nil {
+						return false
+					}
+					ub.Append(u)
+				case []byte:
+					u, err := uuid.FromBytes(x)
+					if err != nil {
+						return false
+					}
+					ub.Append(u)
+				default:
+					return false
+				}
+				return true
+			}, nil
+		}
+	case arrow.TIME64:
+		if w.logical == "time-millis" || w.logical == "time-micros" {
+			unit := col.(*arrow.Time64Type).Unit
+			return func(b array.Builder, v any) bool {
+				d, ok := v.(time.Duration)
+				tb, ok2 := b.(*array.Time64Builder)
+				if ok && ok2 {
+					if unit == arrow.Nanosecond {
+						tb.Append(arrow.Time64(d.Nanoseconds()))
+					} else {
+						tb.Append(arrow.Time64(d.Microseconds()))
+					}
+				}
+				return ok && ok2
+			}, nil
+		}
 	case arrow.STRING, arrow.LARGE_STRING:
-		if (w.kind == avroString || w.kind == avroEnum) && w.logical != "decimal" {
+		if (w.kind == avroString || w.kind == avroEnum) && w.logical != "decimal" && w.logical != "uuid" {
 			return func(b array.Builder, v any) bool {
 				s, ok := v.(string)
 				sb, ok2 := b.(stringBuilder)
@@ -270,7 +523,7 @@ func valueAppender(col arrow.DataType, w *avroType) (valueConv, error) {
 			}, nil
 		}
 	case arrow.BINARY, arrow.LARGE_BINARY:
-		if (w.kind == avroBytes || w.kind == avroFixed) && w.logical != "decimal" {
+		if w.kind == avroBytes && w.logical == "" {
 			return func(b array.Builder, v any) bool {
 				bs, ok := v.([]byte)
 				bb, ok2 := b.(*array.BinaryBuilder)
@@ -282,7 +535,7 @@ func valueAppender(col arrow.DataType, w *avroType) (valueConv, error) {
 		}
 	case arrow.FIXED_SIZE_BINARY:
 		size := col.(*arrow.FixedSizeBinaryType).ByteWidth
-		if w.kind == avroFixed && w.logical != "decimal" && w.size == size {
+		if w.kind == avroFixed && w.logical == "" && w.size == size {
 			return func(b array.Builder, v any) bool {
 				bs, ok := v.([]byte)
 				fb, ok2 := b.(*array.FixedSizeBinaryBuilder)
@@ -383,7 +636,26 @@ func valueAppender(col arrow.DataType, w *avroType) (valueConv, error) {
 			return ok
 		}, nil
 	case arrow.TIMESTAMP:
-		if w.kind == avroLong && (w.logical == "timestamp-millis" || w.logical == "timestamp-micros") {
+		local := col.(*arrow.TimestampType).TimeZone == ""
+		if local && w.kind == avroLong && (w.logical == "local-timestamp-millis" || w.logical == "local-timestamp-micros") {
+			// goavro does not know these logical types: the value is the
+			// plain long.
+			mul := int64(1)
+			if w.logical == "local-timestamp-millis" {
+				mul = 1000
+			}
+			unit := col.(*arrow.TimestampType).Unit
+			return func(b array.Builder, v any) bool {
+				x, ok := v.(int64)
+				tb, ok2 := b.(*array.TimestampBuilder)
+				if !ok || !ok2 || unit != arrow.Microsecond {
+					return false
+				}
+				tb.Append(arrow.Timestamp(x * mul))
+				return true
+			}, nil
+		}
+		if !local && w.kind == avroLong && (w.logical == "timestamp-millis" || w.logical == "timestamp-micros") {
 			conv, err := timestampConv(col)
 			if err != nil {
 				return nil, err

@@ -15,7 +15,7 @@ import (
 )
 
 func TestAppenderValues(t *testing.T) {
-	tbl, err := ApplyChanges(TableSchema(), Changes{
+	tbl, err := ApplyChanges(contractTable(t), Changes{
 		{Kind: AddColumn, Name: "b", Type: iceberggo.PrimitiveTypes.Bool},
 		{Kind: AddColumn, Name: "d", Type: iceberggo.PrimitiveTypes.Float64},
 		{Kind: AddColumn, Name: "day", Type: iceberggo.PrimitiveTypes.Date},

@@ -78,12 +78,15 @@ type avroType struct {
 	size      int    // fixed
 	fields    []avroField
 	branches  []*avroType // union
+	items     *avroType   // array
+	values    *avroType   // map
 }
 
 type avroField struct {
-	name string
-	doc  string
-	typ  *avroType
+	name    string
+	doc     string
+	aliases []string
+	typ     *avroType
 }
 
 // String renders the type for error messages, e.g. "int",
@@ -182,6 +185,18 @@ func (p *avroParser) parse(v any, ns string) (*avroType, error) {
 	return nil, fmt.Errorf("unexpected JSON %T in schema", v)
 }
 
+// fieldAliases reads a record field's "aliases".
+func fieldAliases(fm map[string]any) []string {
+	list, _ := fm["aliases"].([]any)
+	var out []string
+	for _, a := range list {
+		if s, ok := a.(string); ok && s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error) {
 	typ, ok := m["type"]
 	if !ok {
@@ -193,15 +208,17 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 	case "record", "error", "enum", "fixed":
 		return p.parseNamed(name, m, ns, logical)
 	case "array":
-		if _, err := p.parse(m["items"], ns); err != nil {
+		items, err := p.parse(m["items"], ns)
+		if err != nil {
 			return nil, err
 		}
-		return &avroType{kind: avroArray}, nil
+		return &avroType{kind: avroArray, items: items}, nil
 	case "map":
-		if _, err := p.parse(m["values"], ns); err != nil {
+		values, err := p.parse(m["values"], ns)
+		if err != nil {
 			return nil, err
 		}
-		return &avroType{kind: avroMap}, nil
+		return &avroType{kind: avroMap, values: values}, nil
 	}
 	if k, ok := primitiveKinds[name]; ok {
 		t := &avroType{kind: k, logical: logical}
@@ -240,9 +257,12 @@ func (p *avroParser) parseNamed(kind string, m map[string]any, ns, logical strin
 	case "fixed":
 		t.kind = avroFixed
 		t.size = intProp(m, "size")
-		if logical == "decimal" {
+		switch logical {
+		case "decimal":
 			t.logical = logical
 			t.precision, t.scale = intProp(m, "precision"), intProp(m, "scale")
+		case "uuid", "duration":
+			t.logical = logical
 		}
 	default:
 		t.kind = avroRecord
@@ -258,7 +278,7 @@ func (p *avroParser) parseNamed(kind string, m map[string]any, ns, logical strin
 			if err != nil {
 				return nil, fmt.Errorf("record %s: field %q: %w", full, fname, err)
 			}
-			t.fields = append(t.fields, avroField{name: fname, doc: doc, typ: ft})
+			t.fields = append(t.fields, avroField{name: fname, doc: doc, aliases: fieldAliases(fm), typ: ft})
 		}
 	}
 	return t, nil

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	iceberggo "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
@@ -156,11 +157,32 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return rec.Result(), nil
 }
 
+// contractTable is TableSchema evolved by payment-v2 and payment-v3: the
+// table of CONTRACT.md section 3.
+func contractTable(t testing.TB) *iceberggo.Schema {
+	t.Helper()
+	sc := TableSchema()
+	for _, f := range []string{"payment-v2.avsc", "payment-v3.avsc"} {
+		w, err := Compile(100, readSchemaFile(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := Plan(sc, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc, err = ApplyChanges(sc, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sc
+}
+
 // rowSchema is the contract table's Arrow row schema, built the way the
 // iceberg writer builds it.
 func rowSchema(t testing.TB) *arrow.Schema {
 	t.Helper()
-	full, err := table.SchemaToArrowSchema(TableSchema(), nil, true, false)
+	full, err := table.SchemaToArrowSchema(contractTable(t), nil, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}

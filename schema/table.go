@@ -27,8 +27,13 @@ var reservedNames = map[string]bool{
 	IngestedAtColumn: true, fieldKeyID: true, fieldPayload: true,
 }
 
-// TableSchema returns the contract table schema (CONTRACT.md section 3),
-// field ids 1..15 in contract order, schema id 0. Each call returns a new
+// TableSchema returns the schema a new table is created with: the envelope
+// columns, the columns of payment-v1 and the metadata columns, field ids
+// 1..12, schema id 0. The columns of later payment versions (channel,
+// fee_bps, country: CONTRACT.md section 3) are added by schema evolution
+// when the first record written with them arrives (Plan); they are placed
+// before the metadata columns, so after payment-v3 the table has the
+// contract's columns in the contract's order. Each call returns a new
 // schema.
 func TableSchema() *iceberggo.Schema {
 	str := iceberggo.PrimitiveTypes.String
@@ -41,13 +46,10 @@ func TableSchema() *iceberggo.Schema {
 		iceberggo.NestedField{ID: 6, Name: "user_id", Type: str},
 		iceberggo.NestedField{ID: 7, Name: "merchant_id", Type: str},
 		iceberggo.NestedField{ID: 8, Name: "status", Type: str},
-		iceberggo.NestedField{ID: 9, Name: "channel", Type: str},
-		iceberggo.NestedField{ID: 10, Name: "fee_bps", Type: iceberggo.PrimitiveTypes.Int64},
-		iceberggo.NestedField{ID: 11, Name: "country", Type: str},
-		iceberggo.NestedField{ID: 12, Name: KafkaTopicColumn, Type: str},
-		iceberggo.NestedField{ID: 13, Name: KafkaPartitionColumn, Type: iceberggo.PrimitiveTypes.Int32},
-		iceberggo.NestedField{ID: 14, Name: KafkaOffsetColumn, Type: iceberggo.PrimitiveTypes.Int64},
-		iceberggo.NestedField{ID: 15, Name: IngestedAtColumn, Type: iceberggo.PrimitiveTypes.TimestampTz},
+		iceberggo.NestedField{ID: 9, Name: KafkaTopicColumn, Type: str},
+		iceberggo.NestedField{ID: 10, Name: KafkaPartitionColumn, Type: iceberggo.PrimitiveTypes.Int32},
+		iceberggo.NestedField{ID: 11, Name: KafkaOffsetColumn, Type: iceberggo.PrimitiveTypes.Int64},
+		iceberggo.NestedField{ID: 12, Name: IngestedAtColumn, Type: iceberggo.PrimitiveTypes.TimestampTz},
 	)
 }
 

@@ -4,32 +4,46 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	iceberggo "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 )
 
 func TestTableSchema(t *testing.T) {
-	want := []struct {
+	type col struct {
+		id       int
 		name     string
 		typ      string
 		required bool
-	}{
-		{"transaction_id", "string", true}, {"event_time", "timestamptz", true}, {"source", "string", false},
-		{"amount", "decimal(18, 2)", false}, {"currency", "string", false}, {"user_id", "string", false},
-		{"merchant_id", "string", false}, {"status", "string", false}, {"channel", "string", false},
-		{"fee_bps", "long", false}, {"country", "string", false}, {"_kafka_topic", "string", false},
-		{"_kafka_partition", "int", false}, {"_kafka_offset", "long", false}, {"_ingested_at", "timestamptz", false},
 	}
-	s := TableSchema()
-	fields := s.Fields()
-	if len(fields) != len(want) {
-		t.Fatalf("%d fields, want %d", len(fields), len(want))
-	}
-	for i, w := range want {
-		f := fields[i]
-		if f.ID != i+1 || f.Name != w.name || f.Type.String() != w.typ || f.Required != w.required {
-			t.Errorf("field %d = %d %s %s required=%v, want %d %s %s required=%v", i, f.ID, f.Name, f.Type, f.Required, i+1, w.name, w.typ, w.required)
+	check := func(s *iceberggo.Schema, want []col) {
+		t.Helper()
+		fields := s.Fields()
+		if len(fields) != len(want) {
+			t.Fatalf("%d fields, want %d:\n%s", len(fields), len(want), s)
+		}
+		for i, w := range want {
+			f := fields[i]
+			if f.ID != w.id || f.Name != w.name || f.Type.String() != w.typ || f.Required != w.required {
+				t.Errorf("field %d = %d %s %s required=%v, want %d %s %s required=%v", i, f.ID, f.Name, f.Type, f.Required, w.id, w.name, w.typ, w.required)
+			}
 		}
 	}
+	// A new table: envelope, payment-v1 and metadata columns.
+	s := TableSchema()
+	check(s, []col{
+		{1, "transaction_id", "string", true}, {2, "event_time", "timestamptz", true}, {3, "source", "string", false},
+		{4, "amount", "decimal(18, 2)", false}, {5, "currency", "string", false}, {6, "user_id", "string", false},
+		{7, "merchant_id", "string", false}, {8, "status", "string", false}, {9, "_kafka_topic", "string", false},
+		{10, "_kafka_partition", "int", false}, {11, "_kafka_offset", "long", false}, {12, "_ingested_at", "timestamptz", false},
+	})
+	// After v2 and v3: the contract's columns in the contract's order.
+	check(contractTable(t), []col{
+		{1, "transaction_id", "string", true}, {2, "event_time", "timestamptz", true}, {3, "source", "string", false},
+		{4, "amount", "decimal(18, 2)", false}, {5, "currency", "string", false}, {6, "user_id", "string", false},
+		{7, "merchant_id", "string", false}, {8, "status", "string", false}, {13, "channel", "string", false},
+		{14, "fee_bps", "long", false}, {15, "country", "string", false}, {9, "_kafka_topic", "string", false},
+		{10, "_kafka_partition", "int", false}, {11, "_kafka_offset", "long", false}, {12, "_ingested_at", "timestamptz", false},
+	})
 
 	spec := PartitionSpec(s)
 	if spec.NumFields() != 2 {
@@ -51,7 +65,7 @@ func TestTableSchema(t *testing.T) {
 // TestArrowTypes pins the Arrow types iceberg-go gives the table columns, on
 // which the Appender relies.
 func TestArrowTypes(t *testing.T) {
-	full, err := table.SchemaToArrowSchema(TableSchema(), nil, true, false)
+	full, err := table.SchemaToArrowSchema(contractTable(t), nil, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +95,7 @@ func TestArrowTypes(t *testing.T) {
 	if f, _ := row.FieldsByName("amount"); f[0].Type.(*arrow.Decimal128Type).Scale != 2 {
 		t.Error("amount scale")
 	}
-	large, err := table.SchemaToArrowSchema(TableSchema(), nil, true, true)
+	large, err := table.SchemaToArrowSchema(contractTable(t), nil, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}

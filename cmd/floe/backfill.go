@@ -114,7 +114,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		Until: func(context.Context, *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) { return until, nil },
 		Opts: ingest.Options{
 			Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
-			ShutdownTimeout: cfg.ShutdownTimeout, Start: starts,
+			ShutdownTimeout: cfg.ShutdownTimeout, Start: starts, OnIncompatible: cfg.OnIncompatible,
 		},
 		Log: log, Kafka: kafkaProps,
 	})

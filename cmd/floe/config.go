@@ -31,6 +31,7 @@ type Config struct {
 	MaxBatchBytes   int64
 	DLQTopic        string
 	StartFrom       string
+	OnIncompatible  string
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -49,6 +50,7 @@ func defaultConfig() Config {
 		MaxBatchRows:    1_000_000,
 		MaxBatchBytes:   128 << 20,
 		StartFrom:       "earliest",
+		OnIncompatible:  "dlq",
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 30 * time.Second,
@@ -181,6 +183,7 @@ func (c *Config) runOptions() []option {
 		sizeOpt("max-batch-bytes", "commit early when this many record bytes are buffered", &c.MaxBatchBytes),
 		stringOpt("dlq-topic", "dead-letter topic (default <topic>.dlq)", &c.DLQTopic),
 		stringOpt("start-from", "where a group the table has never seen starts: earliest|latest", &c.StartFrom),
+		stringOpt("on-incompatible-schema", "a record whose writer schema the table cannot take: dlq (dead-letter it) or fail (stop)", &c.OnIncompatible),
 		stringOpt("log-level", "debug|info|warn|error", &c.LogLevel),
 		stringOpt("log-format", "text|json", &c.LogFormat),
 		durationOpt("shutdown-timeout", "how long the final commit may take after SIGTERM", &c.ShutdownTimeout),
@@ -320,6 +323,9 @@ func (c *Config) validate() error {
 	}
 	if c.StartFrom != "earliest" && c.StartFrom != "latest" {
 		errs = append(errs, fmt.Errorf("--start-from: want earliest or latest, got %q", c.StartFrom))
+	}
+	if c.OnIncompatible != "dlq" && c.OnIncompatible != "fail" {
+		errs = append(errs, fmt.Errorf("--on-incompatible-schema: want dlq or fail, got %q", c.OnIncompatible))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -46,6 +46,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		Opts: ingest.Options{
 			Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
 			StartFrom: start, ShutdownTimeout: cfg.ShutdownTimeout, Observer: metrics,
+			OnIncompatible: cfg.OnIncompatible,
 		},
 		Log:   log,
 		Kafka: kafkaProps,
