@@ -2,32 +2,19 @@ package catalog
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
-	iceberggo "github.com/apache/iceberg-go"
 	icecatalog "github.com/apache/iceberg-go/catalog"
-	icesql "github.com/apache/iceberg-go/catalog/sql"
-	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
 // Name is the catalog name recorded in every row of the SQL catalog. All
 // processes sharing a catalog database must use the same name.
 const Name = "floe"
-
-// sqlitePragmas lets several processes write the same catalog file: writers
-// wait up to 10 s for the lock instead of failing with SQLITE_BUSY, and WAL
-// lets readers proceed while one writer commits.
-const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 
 // ErrUnsupportedURI is returned by Open for a catalog URI whose scheme floe
 // does not (yet) support.
@@ -40,117 +27,65 @@ var ErrUnsupportedURI = errors.New("unsupported catalog uri")
 //   - sqlite:///abs/path/catalog.db  (absolute path)
 //   - sqlite://relative/path.db       (relative to the working directory)
 //   - sqlite::memory:                 (private in-memory catalog, for tests)
+//   - postgres://user@host:port/db?sslmode=disable (SQL catalog on PostgreSQL;
+//     the password belongs in PGPASSWORD or ~/.pgpass, not in the URI)
+//   - http(s)://host:port[/path]      (Iceberg REST catalog; see doc.go for
+//     the authentication and SigV4 properties)
+//   - glue://[catalog-id][?region=R&endpoint=URL] (AWS Glue Data Catalog)
 //
-// The parent directory of a SQLite file is created if missing. warehouse is
-// file:///abs/dir or a plain path (made absolute and created); any other
-// scheme (s3://...) is passed to iceberg-go unchanged. props are extra catalog
-// properties (for example s3.endpoint); "warehouse" in props is overridden.
+// warehouse is file:///abs/dir or a plain path (made absolute and created),
+// or s3://bucket/prefix, whose bucket is checked before Open returns: a
+// missing bucket is ErrBucketNotFound, a refusal ErrAccessDenied. For a REST
+// catalog warehouse may be empty (the server decides) and is passed to the
+// server as its "warehouse" property.
 //
-// The returned catalog implements io.Closer; Close releases the database.
+// props are catalog and FileIO properties (s3.endpoint, s3.region,
+// s3.access-key-id, credential, token, ...; see doc.go); "warehouse" in
+// props is overridden. Secrets in props never appear in errors.
+//
+// The returned catalog implements io.Closer; Close releases its connections.
 func Open(ctx context.Context, uri, warehouse string, props map[string]string) (icecatalog.Catalog, error) {
-	wh, err := normalizeWarehouse(warehouse)
-	if err != nil {
-		return nil, err
-	}
-
-	dsn, memory, err := sqliteDSN(uri)
-	if err != nil {
-		return nil, err
-	}
-
-	p := make(iceberggo.Properties, len(props)+1)
-	maps.Copy(p, props)
-	p["warehouse"] = wh
-
-	db, err := sql.Open(sqliteshim.ShimName, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open catalog %s: %w", redact(uri), err)
-	}
-	if memory {
-		// Every connection to a named shared-cache memory database sees the
-		// same data, but shared-cache locking reports SQLITE_LOCKED rather
-		// than waiting; one connection keeps the in-process catalog simple.
-		db.SetMaxOpenConns(1)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open catalog %s: %w", redact(uri), err)
-	}
-
-	cat, err := icesql.NewCatalog(Name, db, icesql.SQLite, p)
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open catalog %s: %w", redact(uri), err)
-	}
-
-	return &sqlCatalog{Catalog: cat, db: db}, nil
-}
-
-// sqlCatalog owns the database handle behind an iceberg-go SQL catalog:
-// icesql.NewCatalog leaves a caller-supplied handle open on Close.
-type sqlCatalog struct {
-	*icesql.Catalog
-	db *sql.DB
-
-	closeOnce sync.Once
-	closeErr  error
-}
-
-// Close releases the catalog and its database connections. It is safe to
-// call more than once.
-func (c *sqlCatalog) Close() error {
-	c.closeOnce.Do(func() {
-		c.closeErr = errors.Join(c.Catalog.Close(), c.db.Close())
-	})
-
-	return c.closeErr
-}
-
-// sqliteDSN maps a floe catalog URI to a modernc SQLite DSN. memory reports an
-// in-memory database.
-func sqliteDSN(uri string) (dsn string, memory bool, err error) {
-	scheme, rest, ok := strings.Cut(uri, ":")
+	scheme, _, ok := strings.Cut(uri, ":")
 	if !ok || uri == "" {
-		return "", false, fmt.Errorf("%w %q: catalog.uri must look like sqlite:///abs/path/catalog.db", ErrUnsupportedURI, uri)
+		return nil, fmt.Errorf("%w %q: catalog.uri must look like sqlite:///abs/path/catalog.db, postgres://host/db, https://rest-catalog or glue://", ErrUnsupportedURI, uri)
 	}
 
-	switch strings.ToLower(scheme) {
-	case "sqlite", "sqlite3":
-	case "postgres", "postgresql":
-		return "", false, fmt.Errorf("%w %s: PostgreSQL catalogs are not supported yet; set catalog.uri to sqlite:///abs/path/catalog.db",
-			ErrUnsupportedURI, redact(uri))
+	switch scheme = strings.ToLower(scheme); scheme {
+	case "sqlite", "sqlite3", "postgres", "postgresql":
+	case "http", "https":
+		return openREST(ctx, uri, warehouse, props)
+	case "glue":
+		return openGlue(ctx, uri, warehouse, props)
 	default:
-		return "", false, fmt.Errorf("%w %s: scheme %q is unknown; catalog.uri supports sqlite:///abs/path.db, sqlite://relative/path.db and sqlite::memory:",
+		return nil, fmt.Errorf("%w %s: scheme %q is unknown; catalog.uri supports sqlite://, postgres://, http(s):// (REST) and glue://",
 			ErrUnsupportedURI, redact(uri), scheme)
 	}
 
-	if rest == ":memory:" || rest == "//:memory:" {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", false, fmt.Errorf("in-memory catalog name: %w", err)
-		}
-
-		return "file:floe-" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&" + sqlitePragmas, true, nil
-	}
-
-	path, query, _ := strings.Cut(strings.TrimPrefix(rest, "//"), "?")
-	if path == "" {
-		return "", false, fmt.Errorf("%w %q: catalog.uri has no database path", ErrUnsupportedURI, uri)
-	}
-	abs, err := filepath.Abs(filepath.FromSlash(path))
+	wh, err := prepareWarehouse(ctx, warehouse, props)
 	if err != nil {
-		return "", false, fmt.Errorf("catalog.uri %q: %w", uri, err)
+		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return "", false, fmt.Errorf("catalog.uri %q: create directory: %w", uri, err)
-	}
-
-	dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + sqlitePragmas
-	if query != "" {
-		dsn += "&" + query
+	if scheme == "postgres" || scheme == "postgresql" {
+		return openPostgres(ctx, uri, wh, props)
 	}
 
-	return dsn, false, nil
+	return openSQLite(ctx, uri, wh, props)
+}
+
+// prepareWarehouse normalizes warehouse and, for S3, checks that its bucket
+// exists and accepts writes.
+func prepareWarehouse(ctx context.Context, warehouse string, props map[string]string) (string, error) {
+	wh, err := normalizeWarehouse(warehouse)
+	if err != nil {
+		return "", err
+	}
+	if isS3(wh) {
+		if err := CheckWarehouse(ctx, wh, props); err != nil {
+			return "", err
+		}
+	}
+
+	return wh, nil
 }
 
 // normalizeWarehouse turns a plain path or file:// URL into an absolute
@@ -187,11 +122,18 @@ func normalizeWarehouse(warehouse string) (string, error) {
 	return "file://" + filepath.ToSlash(abs), nil
 }
 
-// redact hides a password in a URI so it can appear in an error.
+// redact hides a password and any query string (which may hold tokens) in a
+// URI so it can appear in an error.
 func redact(uri string) string {
 	u, err := url.Parse(uri)
-	if err != nil || u.User == nil {
+	if err != nil {
 		return uri
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "..."
+	}
+	if u.User == nil {
+		return u.String()
 	}
 
 	return u.Redacted()

@@ -37,6 +37,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	HTTP            string
 	KafkaConfig     string
+	// Storage: object storage and remote catalog settings (storage.go).
+	Storage storageConfig
 }
 
 func defaultConfig() Config {
@@ -169,14 +171,14 @@ func formatSize(n int64) string {
 
 // runOptions are the settings shared by run (and later backfill).
 func (c *Config) runOptions() []option {
-	return []option{
+	return append([]option{
 		stringOpt("brokers", "Kafka bootstrap servers, host:port[,host:port]", &c.Brokers),
 		stringOpt("registry-url", "Schema Registry base URL", &c.RegistryURL),
 		stringOpt("topic", "topic to consume", &c.Topic),
 		stringOpt("group", "consumer group; its offsets live in the table's snapshots", &c.Group),
 		stringOpt("keyring", `keyring file, JSON {"keys": {"k1": "<base64 32 bytes>"}}`, &c.Keyring),
-		stringOpt("catalog", "catalog URI: sqlite:///path/catalog.db", &c.Catalog),
-		stringOpt("warehouse", "warehouse location: file:///path/warehouse", &c.Warehouse),
+		stringOpt("catalog", "catalog URI: sqlite:///path/catalog.db, postgres://user@host/db, https://rest-catalog, glue://", &c.Catalog),
+		stringOpt("warehouse", "warehouse location: file:///path/warehouse or s3://bucket/prefix", &c.Warehouse),
 		stringOpt("table", "table identifier, namespace.name", &c.Table),
 		durationOpt("trigger", "commit interval: the longest a row waits to become visible", &c.Trigger),
 		intOpt("max-batch-rows", "commit early when this many rows are buffered", &c.MaxBatchRows),
@@ -189,7 +191,7 @@ func (c *Config) runOptions() []option {
 		durationOpt("shutdown-timeout", "how long the final commit may take after SIGTERM", &c.ShutdownTimeout),
 		stringOpt("http", `listen address of /healthz, /readyz and /metrics ("" turns it off)`, &c.HTTP),
 		stringOpt("kafka-config", "extra librdkafka properties, key=value[,key=value] (e.g. session.timeout.ms=10000)", &c.KafkaConfig),
-	}
+	}, c.Storage.options()...)
 }
 
 // load fills the options from a YAML file, the environment and the
@@ -341,6 +343,7 @@ func (c *Config) validate() error {
 	if _, err := parseKafkaConfig(c.KafkaConfig); err != nil {
 		errs = append(errs, fmt.Errorf("--kafka-config: %w", err))
 	}
+	errs = append(errs, c.Storage.validate())
 	if c.DLQTopic == "" && c.Topic != "" {
 		c.DLQTopic = c.Topic + ".dlq"
 	}

@@ -29,6 +29,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	logConfig(log, opts)
 
+	props, err := cfg.Storage.props(getenv)
+	if err != nil {
+		return usageError{err}
+	}
 	kr, err := keys.LoadFile(cfg.Keyring)
 	if err != nil {
 		return err
@@ -42,7 +46,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	a, err := assemble(ctx, wiring{
 		Brokers: cfg.Brokers, RegistryURL: cfg.RegistryURL, Topic: cfg.Topic, Group: cfg.Group,
 		DLQTopic: cfg.DLQTopic, Keyring: kr,
-		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table,
+		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table, CatalogProps: props,
 		Opts: ingest.Options{
 			Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
 			StartFrom: start, ShutdownTimeout: cfg.ShutdownTimeout, Observer: metrics,

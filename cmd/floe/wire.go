@@ -20,6 +20,8 @@ type wiring struct {
 	Brokers, RegistryURL, Topic, Group, DLQTopic string
 	Keyring                                      ingest.Opener
 	Catalog, Warehouse, Table                    string
+	// CatalogProps are catalog and FileIO properties (S3, REST auth).
+	CatalogProps map[string]string
 	// Static assigns every partition of the topic instead of joining the
 	// group (demo, backfill).
 	Static bool
@@ -71,7 +73,7 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	if err := reg.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("registry %s: %w", w.RegistryURL, err)
 	}
-	cat, err := catalog.Open(ctx, w.Catalog, w.Warehouse, nil)
+	cat, err := catalog.Open(ctx, w.Catalog, w.Warehouse, w.CatalogProps)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}

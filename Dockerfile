@@ -1,0 +1,22 @@
+# floe: multi-stage build. confluent-kafka-go links a bundled static
+# librdkafka through cgo, so the builder needs a C compiler (golang images
+# have gcc) and the runtime the same glibc as the builder (both bookworm).
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/floe ./cmd/floe
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --uid 10001 --create-home floe \
+ && mkdir -p /keys /data \
+ && chown floe:floe /keys /data
+COPY --from=build /out/floe /usr/local/bin/floe
+USER floe
+WORKDIR /data
+ENTRYPOINT ["floe"]
+CMD ["help"]

@@ -1,0 +1,73 @@
+package testserver
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// S3 is an S3-compatible server on 127.0.0.1 (path-style addressing).
+type S3 struct {
+	// Endpoint is the base URL, http://127.0.0.1:PORT.
+	Endpoint string
+	// AccessKeyID and SecretAccessKey are accepted by the server (it does
+	// not check signatures); clients sign requests with them as with AWS.
+	AccessKeyID, SecretAccessKey string
+
+	backend *s3mem.Backend
+}
+
+// StartS3 starts an in-memory S3 server for the duration of t.
+func StartS3(t testing.TB) *S3 {
+	t.Helper()
+	backend := s3mem.New()
+	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
+	srv := httptest.NewServer(faker.Server())
+	t.Cleanup(srv.Close)
+
+	return &S3{Endpoint: srv.URL, AccessKeyID: "floe-test", SecretAccessKey: "floe-test-secret", backend: backend}
+}
+
+// CreateBucket creates bucket name.
+func (s *S3) CreateBucket(t testing.TB, name string) {
+	t.Helper()
+	if err := s.backend.CreateBucket(name); err != nil {
+		t.Fatalf("create bucket %s: %v", name, err)
+	}
+}
+
+// Props are the FileIO properties that reach this server.
+func (s *S3) Props() map[string]string {
+	return map[string]string{
+		"s3.endpoint":          s.Endpoint,
+		"s3.region":            "us-east-1",
+		"s3.access-key-id":     s.AccessKeyID,
+		"s3.secret-access-key": s.SecretAccessKey,
+	}
+}
+
+// Objects lists the keys under prefix in bucket.
+func (s *S3) Objects(t testing.TB, bucket, prefix string) []string {
+	t.Helper()
+	list, err := s.backend.ListBucket(bucket, &gofakes3.Prefix{Prefix: prefix, HasPrefix: prefix != ""}, gofakes3.ListBucketPage{})
+	if err != nil {
+		t.Fatalf("list %s/%s: %v", bucket, prefix, err)
+	}
+	keys := make([]string, 0, len(list.Contents))
+	for _, c := range list.Contents {
+		keys = append(keys, c.Key)
+	}
+
+	return keys
+}
+
+// PutObject writes body at key in bucket, bypassing any client.
+func (s *S3) PutObject(t testing.TB, bucket, key string, body []byte) {
+	t.Helper()
+	if _, err := s.backend.PutObject(bucket, key, map[string]string{}, bytes.NewReader(body), int64(len(body)), nil); err != nil {
+		t.Fatalf("put %s/%s: %v", bucket, key, err)
+	}
+}
