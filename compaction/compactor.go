@@ -47,11 +47,11 @@ type Stats struct {
 	SnapshotsExpired int64
 	// FilesExpired counts data files deleted when their last snapshot
 	// expired (measured on local warehouses only).
-	FilesExpired     int64
-	OrphansRemoved   int64
-	ManifestsMerged  int64
-	LastDuration     time.Duration
-	LastRun          time.Time
+	FilesExpired    int64
+	OrphansRemoved  int64
+	ManifestsMerged int64
+	LastDuration    time.Duration
+	LastRun         time.Time
 }
 
 // Report says what one run planned and did.
