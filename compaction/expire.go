@@ -3,10 +3,6 @@ package compaction
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"net/url"
-	"path/filepath"
-	"strings"
 
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
@@ -57,9 +53,12 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 			continue // re-check on the table with the checkpoint
 		}
 
-		filesBefore, local := localDataFiles(tbl)
+		// Files are not deleted here: a Writer (or reader) holding an older
+		// table state may still open the manifests of an expired snapshot.
+		// Orphan cleanup deletes them once they are older than its window.
 		committed, err := commitPinned(ctx, tbl, func(tx *table.Transaction) error {
-			return tx.ExpireSnapshots(table.WithRetainLast(c.opts.ExpireKeepLast), table.WithOlderThan(c.opts.ExpireOlderThan))
+			return tx.ExpireSnapshots(table.WithRetainLast(c.opts.ExpireKeepLast),
+				table.WithOlderThan(c.opts.ExpireOlderThan), table.WithPostCommit(false))
 		})
 		if err != nil {
 			if _, _, rerr := c.resolve(ctx, err, ""); rerr != nil {
@@ -68,10 +67,6 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 			continue // conflict
 		}
 		rep.SnapshotsExpired = len(md.Snapshots()) - len(committed.Metadata().Snapshots())
-		if local {
-			after, _ := localDataFiles(committed)
-			rep.FilesExpired = max(0, filesBefore-after)
-		}
 		return nil
 	}
 }
@@ -129,38 +124,4 @@ func countKept(md table.Metadata, head *table.Snapshot, keep func(*table.Snapsho
 		}
 	}
 	return n
-}
-
-// localDataFiles counts the files under the table's data directory when the
-// table lives on the local file system.
-func localDataFiles(tbl *table.Table) (int, bool) {
-	dir, ok := localPath(tbl.Location())
-	if !ok {
-		return 0, false
-	}
-	n := 0
-	err := filepath.WalkDir(filepath.Join(dir, "data"), func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, false
-	}
-	return n, true
-}
-
-func localPath(loc string) (string, bool) {
-	if strings.HasPrefix(loc, "/") {
-		return loc, true
-	}
-	u, err := url.Parse(loc)
-	if err != nil || u.Scheme != "file" {
-		return "", false
-	}
-	return u.Path, true
 }

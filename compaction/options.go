@@ -12,7 +12,7 @@ const (
 	DefaultExpireOlderThan  = time.Hour
 	DefaultOrphanOlderThan  = 24 * time.Hour
 	DefaultManifestMergeMin = 32
-	DefaultMaxAttempts      = 5
+	DefaultMaxAttempts      = 10
 
 	// MinOrphanOlderThan is the smallest orphan safety window accepted: a
 	// commit in flight must never lose the files it has written.
@@ -40,7 +40,7 @@ type Options struct {
 	// ManifestMergeMin: manifests are merged when the current snapshot has
 	// more than this many (default 32).
 	ManifestMergeMin int
-	// MaxAttempts bounds the catalog attempts of each commit (default 5).
+	// MaxAttempts bounds the catalog attempts of each commit (default 10).
 	MaxAttempts int
 
 	// Skip* turn single steps off; each run does rewrite, expire, orphans,
