@@ -48,13 +48,10 @@ type Stats struct {
 	// by expiry: orphan cleanup removes them (OrphansRemoved) once older
 	// than its safety window.
 	SnapshotsExpired int64
-	// FilesExpired counts data files deleted when their last snapshot
-	// expired (measured on local warehouses only).
-	FilesExpired    int64
-	OrphansRemoved  int64
-	ManifestsMerged int64
-	LastDuration    time.Duration
-	LastRun         time.Time
+	OrphansRemoved   int64
+	ManifestsMerged  int64
+	LastDuration     time.Duration
+	LastRun          time.Time
 }
 
 // Report says what one run planned and did.

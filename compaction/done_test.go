@@ -58,14 +58,14 @@ func TestCompactionWhileIngesting(t *testing.T) {
 				return
 			}
 			appended.Add(1)
-			time.Sleep(250 * time.Millisecond) // a 250 ms trigger: 4x floe's default rate
+			time.Sleep(time.Second) // floe's default trigger
 		}
 	}()
 	comp := newCompactor(t, e, compaction.Options{})
 	startAppended := appended.Load()
 	rep, err := comp.RunOnce(ctx)
 	duringRun := appended.Load() - startAppended
-	for appended.Load() < startAppended+5 && appendErr == nil { // and a few more after
+	for appended.Load() < startAppended+2 && appendErr == nil { // and a few more after
 		time.Sleep(5 * time.Millisecond)
 	}
 	stop.Store(true)

@@ -127,3 +127,9 @@ func (o *Options) planOptions() PlanOptions {
 		TargetFileSize: o.TargetFileSize, SmallFileThreshold: o.SmallFileThreshold, MinInputFiles: o.MinInputFiles,
 	}
 }
+
+// Validate reports every invalid value of o (after defaults) at once.
+func (o Options) Validate() error {
+	o.ensureDefaults()
+	return o.validate()
+}

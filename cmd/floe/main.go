@@ -19,6 +19,7 @@ const usage = `floe lands encrypted payment events from Kafka in Apache Iceberg 
 Usage:
   floe demo [flags]   run the whole pipeline on an in-process broker, registry and SQLite catalog
   floe run  [flags]   the long-running ingestion job against real servers
+  floe compact [flags] compact small files, expire snapshots, remove orphans (--dry-run true: plan only)
   floe help           this text
 
 Run "floe COMMAND -h" for the flags of a command. Exit codes: 0 done, 1 failed, 2 bad usage.
@@ -40,6 +41,8 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	switch args[0] {
 	case "run":
 		err = cmdRun(ctx, args[1:], getenv, stdout, stderr)
+	case "compact":
+		err = cmdCompact(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
