@@ -1,7 +1,28 @@
-// Package compaction will keep floe's tables fast to read and cheap to
-// commit to: bin-packing small data files, expiring snapshots, removing
-// orphan files and merging manifests (issue 5).
+// Package compaction keeps floe's tables fast to read and cheap to commit to
+// while ingestion goes on: it bin-packs small data files into files near a
+// target size, expires old snapshots without losing the offsets exactly-once
+// recovery resumes from, deletes orphan files and merges small manifests.
 //
-// Nothing enters or leaves it yet: it is an empty placeholder so the
-// repository has the layout the design asks for. `floe` does not compact.
+// Data enters as a catalog and a table identifier; the compactor reads the
+// table's current snapshot, plans with the pure function Plan (which files go
+// together; no I/O), rewrites each group with iceberg-go (the group's files
+// are read and new Parquet files written) and commits one "replace" snapshot
+// per run. Nothing leaves it but new snapshots in the table and a Report.
+//
+// Never fighting the ingest: every commit the compactor makes is pinned to
+// the snapshot it planned from. When an ingest commit lands first, the
+// compactor reloads the table, keeps the groups whose input files are all
+// still live, and commits the same output files on the new state; a group
+// whose inputs are gone is given up (its output files deleted) and tried on
+// a later run. The ingest side (iceberg.Writer) meets at most a clean
+// conflict it already retries, never an error of the compactor's making.
+//
+// Offsets: each snapshot the compactor commits carries, for every consumer
+// group found in the table, the merged offsets as of the snapshot it was
+// based on (floe.offsets.<group>, unchanged values). A Writer's fence
+// therefore sees exactly the offsets it saw before, and expiring every
+// snapshot older than a compactor snapshot loses nothing. Before expiring,
+// the compactor checks that the snapshots it keeps still yield every group's
+// offsets and, when they would not, first commits an empty checkpoint
+// snapshot carrying them.
 package compaction

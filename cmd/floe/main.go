@@ -21,6 +21,7 @@ Usage:
   floe run  [flags]   the long-running ingestion job against real servers
   floe backfill [flags]  a one-shot run over an offset or time range, then a summary
   floe produce [flags] generate encrypted contract events into any Kafka and Schema Registry
+  floe compact [flags] compact small files, expire snapshots, remove orphans (--dry-run: plan only)
   floe help           this text
 
 Run "floe COMMAND -h" for the flags of a command. Exit codes: 0 done, 1 failed, 2 bad usage.
@@ -46,6 +47,8 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		err = cmdBackfill(ctx, args[1:], getenv, stdout, stderr)
 	case "produce":
 		err = cmdProduce(ctx, args[1:], getenv, stdout, stderr)
+	case "compact":
+		err = cmdCompact(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":

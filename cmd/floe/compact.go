@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/compaction"
+)
+
+// compactConfig is every setting of `floe compact`.
+type compactConfig struct {
+	Catalog, Warehouse, Table string
+	TargetFileSize            int64
+	DryRun                    string
+	ExpireKeepLast            int64
+	ExpireOlderThan           time.Duration
+	OrphanOlderThan           time.Duration
+}
+
+func defaultCompactConfig() compactConfig {
+	d := defaultConfig()
+	return compactConfig{
+		Catalog: d.Catalog, Warehouse: d.Warehouse, Table: d.Table,
+		TargetFileSize:  compaction.DefaultTargetFileSize,
+		DryRun:          "false",
+		ExpireKeepLast:  compaction.DefaultExpireKeepLast,
+		ExpireOlderThan: compaction.DefaultExpireOlderThan,
+		OrphanOlderThan: compaction.DefaultOrphanOlderThan,
+	}
+}
+
+func (c *compactConfig) options() []option {
+	return []option{
+		stringOpt("catalog", "catalog URI: sqlite:///path/catalog.db", &c.Catalog),
+		stringOpt("warehouse", "warehouse location: file:///path/warehouse", &c.Warehouse),
+		stringOpt("table", "table identifier, namespace.name", &c.Table),
+		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
+		stringOpt("dry-run", "true: print the plan and change nothing", &c.DryRun),
+		intOpt("expire-keep-last", "snapshots always kept", &c.ExpireKeepLast),
+		durationOpt("expire-older-than", "older snapshots beyond the last --expire-keep-last are expired", &c.ExpireOlderThan),
+		durationOpt("orphan-older-than", "unreferenced files younger than this are never deleted (at least 1h)", &c.OrphanOlderThan),
+	}
+}
+
+// cmdCompact runs one compaction and maintenance pass over a table and
+// prints what it planned and did.
+func cmdCompact(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg := defaultCompactConfig()
+	args = bareDryRun(args)
+	rest, err := load("floe compact", cfg.options(), args, getenv, stderr)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	if len(rest) > 0 {
+		err = errors.Join(err, fmt.Errorf("unexpected arguments: %v", rest))
+	}
+	dry := false
+	switch cfg.DryRun {
+	case "true", "1", "yes":
+		dry = true
+	case "false", "0", "no", "":
+	default:
+		err = errors.Join(err, fmt.Errorf("--dry-run: want true or false, got %q", cfg.DryRun))
+	}
+	ident, perr := catalog.ParseIdentifier(cfg.Table)
+	if perr != nil {
+		err = errors.Join(err, fmt.Errorf("--table: %w", perr))
+	}
+	opts := compaction.Options{
+		TargetFileSize: cfg.TargetFileSize, ExpireKeepLast: int(cfg.ExpireKeepLast),
+		ExpireOlderThan: cfg.ExpireOlderThan, OrphanOlderThan: cfg.OrphanOlderThan, DryRun: dry,
+	}
+	err = errors.Join(err, opts.Validate())
+	if err != nil {
+		return usageError{err}
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, nil)
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	if cl, ok := cat.(io.Closer); ok {
+		defer cl.Close()
+	}
+	comp, err := compaction.New(cat, ident, opts)
+	if err != nil {
+		return usageError{err}
+	}
+	rep, err := comp.RunOnce(ctx)
+	printReport(stdout, cfg.Table, rep)
+	return err
+}
+
+func printReport(w io.Writer, tbl string, r compaction.Report) {
+	verb := "did"
+	if r.DryRun {
+		verb = "would do (dry run)"
+	}
+	fmt.Fprintf(w, "table %s: %s\n", tbl, verb)
+	fmt.Fprintf(w, "rewrite plan: %d partitions, %s\n", r.Plan.Partitions, r.Plan)
+	for _, g := range r.Groups {
+		fmt.Fprintf(w, "  %-40s %4d files %10d bytes -> %3d files %10d bytes  %s\n",
+			g.Partition, g.FilesIn, g.BytesIn, g.FilesOut, g.BytesOut, g.Status)
+	}
+	if !r.DryRun {
+		fmt.Fprintf(w, "rewrote %d files (%d bytes) into %d files (%d bytes); snapshot %d; %d conflicts, %d groups given up\n",
+			r.FilesRewritten, r.BytesRewritten, r.FilesWritten, r.BytesWritten, r.RewriteSnapshotID, r.Conflicts, r.GroupsGivenUp)
+	}
+	fmt.Fprintf(w, "manifests: %d before, %d after\n", r.ManifestsBefore, r.ManifestsAfter)
+	fmt.Fprintf(w, "snapshots to expire: %d; expired: %d (offsets checkpoint: %v)\n", r.SnapshotsToExpire, r.SnapshotsExpired, r.Checkpointed)
+	fmt.Fprintf(w, "orphan files: %d (%d bytes); removed: %d\n", len(r.Orphans), r.OrphanBytes, r.OrphansRemoved)
+	for _, o := range r.Orphans {
+		fmt.Fprintf(w, "  %s\n", o)
+	}
+	fmt.Fprintf(w, "took %s\n", r.Duration.Round(time.Millisecond))
+}
+
+// bareDryRun lets --dry-run stand alone, as a boolean flag does.
+func bareDryRun(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "--dry-run" || a == "-dry-run" {
+			a = "--dry-run=true"
+		}
+		out[i] = a
+	}
+	return out
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/schema"
+)
+
+func TestCompactCommand(t *testing.T) {
+	dir := t.TempDir()
+	uri := "sqlite://" + filepath.Join(dir, "catalog.db")
+	wh := filepath.Join(dir, "warehouse")
+	cat, err := catalog.Open(context.Background(), uri, wh, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ident, _ := catalog.ParseIdentifier("payments.transactions")
+	sc := schema.TableSchema()
+	if _, err := catalog.EnsureTable(context.Background(), cat, ident, sc, schema.PartitionSpec(sc), nil); err != nil {
+		t.Fatal(err)
+	}
+	env := func(string) string { return "" }
+
+	var out, errb bytes.Buffer
+	code := realMain([]string{"compact", "--catalog", uri, "--warehouse", wh, "--dry-run"}, env, &out, &errb)
+	if code != 0 || !strings.Contains(out.String(), "would do (dry run)") || !strings.Contains(out.String(), "rewrite plan:") {
+		t.Fatalf("dry run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+
+	out.Reset()
+	errb.Reset()
+	code = realMain([]string{"compact", "--catalog", uri, "--warehouse", wh, "--orphan-older-than", "5m", "--table", "nodot"}, env, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "--table") || !strings.Contains(errb.String(), "orphan older-than") {
+		t.Fatalf("bad usage: exit %d, stderr:\n%s", code, errb.String())
+	}
+}

@@ -1,0 +1,78 @@
+package compaction_test
+
+import (
+	"context"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/iceberg"
+)
+
+// After expiry down to the last snapshot, every group resumes from exactly
+// the offsets it had before, though the snapshots that recorded them are
+// gone: the compactor carried them forward (checkpoint) before expiring.
+func TestExpiryKeepsRecoveryOffsets(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	early := newFeed(t, e.writer(), "early", "early.topic", "e")
+	mustCommit(t, early, 3, 2, 1)
+	earlySnap := e.table().CurrentSnapshot().SnapshotID
+	f := newFeed(t, e.writer(), "floe", topic, "a")
+	mustCommit(t, f, 20, 2, 1)
+
+	// A rewrite carries the offsets; then more plain appends, each recording
+	// one Kafka partition only.
+	comp := newCompactor(t, e, compaction.Options{SkipExpire: true, SkipOrphans: true, SkipManifests: true})
+	if rep, err := comp.RunOnce(ctx); err != nil || rep.RewriteSnapshotID == 0 {
+		t.Fatalf("rewrite: %v %+v", err, rep)
+	}
+	mustCommit(t, f, 3, 2, 1)
+
+	want := map[string]iceberg.Offsets{}
+	for _, g := range []string{"early", "floe"} {
+		o, err := e.writer().Offsets(ctx, g)
+		if err != nil || len(o) == 0 {
+			t.Fatalf("offsets %s: %v %v", g, o, err)
+		}
+		want[g] = o
+	}
+	rowsBefore := rowsOf(t, e.table(), 0)
+	snapsBefore := len(e.table().Metadata().Snapshots())
+
+	exp := newCompactor(t, e, compaction.Options{
+		SkipRewrite: true, SkipOrphans: true, SkipManifests: true,
+		ExpireKeepLast: 1, ExpireOlderThan: time.Nanosecond,
+	})
+	rep, err := exp.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := e.table()
+	if !rep.Checkpointed {
+		t.Errorf("expected an offsets checkpoint before expiring down to one snapshot")
+	}
+	if n := len(tbl.Metadata().Snapshots()); n != 1 || rep.SnapshotsExpired != snapsBefore+1-n {
+		t.Fatalf("snapshots: %d before, %d after, report %+v", snapsBefore, n, rep)
+	}
+	if tbl.SnapshotByID(earlySnap) != nil {
+		t.Fatalf("the early group's own snapshot was not expired")
+	}
+	for g, o := range want {
+		got, err := e.writer().Offsets(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, o) {
+			t.Errorf("group %s: offsets after expiry %v, before %v", g, got, o)
+		}
+	}
+	if checksum(rowsOf(t, tbl, 0)) != checksum(rowsBefore) {
+		t.Fatalf("rows changed by expiry")
+	}
+	// The ingest goes on from there without being fenced.
+	if _, err := f.commit(ctx, 2, 1); err != nil {
+		t.Fatalf("ingest after expiry: %v", err)
+	}
+}

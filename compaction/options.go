@@ -1,0 +1,135 @@
+package compaction
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults of Options (documented in the README, "Compaction and maintenance").
+const (
+	DefaultExpireKeepLast   = 100
+	DefaultExpireOlderThan  = time.Hour
+	DefaultOrphanOlderThan  = 24 * time.Hour
+	DefaultManifestMergeMin = 32
+	DefaultMaxAttempts      = 10
+
+	// MinOrphanOlderThan is the smallest orphan safety window accepted: a
+	// commit in flight must never lose the files it has written.
+	MinOrphanOlderThan = time.Hour
+)
+
+// Options configure a Compactor. Zero values take the defaults; New reports
+// every invalid value at once.
+type Options struct {
+	// TargetFileSize is the size compacted files aim at (default 128 MiB).
+	TargetFileSize int64
+	// SmallFileThreshold: files below it are rewritten (default TargetFileSize/2).
+	SmallFileThreshold int64
+	// MinInputFiles is the fewest files rewritten together (default 2).
+	MinInputFiles int
+
+	// ExpireKeepLast snapshots of the main branch are always kept (default 100).
+	ExpireKeepLast int
+	// ExpireOlderThan: older snapshots beyond the last ExpireKeepLast are
+	// expired (default 1h).
+	ExpireOlderThan time.Duration
+	// OrphanOlderThan: unreferenced files younger than this are never
+	// deleted (default 24h, at least MinOrphanOlderThan).
+	OrphanOlderThan time.Duration
+	// ManifestMergeMin: manifests are merged when the current snapshot has
+	// more than this many (default 32).
+	ManifestMergeMin int
+	// MaxAttempts bounds the catalog attempts of each commit (default 10).
+	MaxAttempts int
+
+	// Skip* turn single steps off; each run does rewrite, expire, orphans,
+	// manifests in that order.
+	SkipRewrite, SkipExpire, SkipOrphans, SkipManifests bool
+	// DryRun plans every step and changes nothing.
+	DryRun bool
+
+	// Now replaces time.Now (tests).
+	Now func() time.Time
+
+	// beforeCommit, when set, runs before each catalog commit attempt of a
+	// rewrite (tests inject concurrent commits through export_test.go).
+	beforeCommit func(attempt int)
+}
+
+// expiryMargin makes the compactor's prediction of which snapshots
+// ExpireSnapshots keeps conservative: iceberg-go reads its own clock a
+// moment later, so the compactor assumes that much more time has passed.
+const expiryMargin = time.Minute
+
+func (o *Options) ensureDefaults() {
+	if o.TargetFileSize == 0 {
+		o.TargetFileSize = DefaultTargetFileSize
+	}
+	if o.SmallFileThreshold == 0 {
+		o.SmallFileThreshold = o.TargetFileSize / 2
+	}
+	if o.MinInputFiles == 0 {
+		o.MinInputFiles = 2
+	}
+	if o.ExpireKeepLast == 0 {
+		o.ExpireKeepLast = DefaultExpireKeepLast
+	}
+	if o.ExpireOlderThan == 0 {
+		o.ExpireOlderThan = DefaultExpireOlderThan
+	}
+	if o.OrphanOlderThan == 0 {
+		o.OrphanOlderThan = DefaultOrphanOlderThan
+	}
+	if o.ManifestMergeMin == 0 {
+		o.ManifestMergeMin = DefaultManifestMergeMin
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.TargetFileSize < 1<<10 {
+		errs = append(errs, fmt.Errorf("target file size %d: must be at least 1 KiB", o.TargetFileSize))
+	}
+	if o.SmallFileThreshold < 0 || o.SmallFileThreshold > o.TargetFileSize {
+		errs = append(errs, fmt.Errorf("small file threshold %d: must be between 0 and the target file size", o.SmallFileThreshold))
+	}
+	if o.MinInputFiles < 2 {
+		errs = append(errs, fmt.Errorf("min input files %d: must be at least 2", o.MinInputFiles))
+	}
+	if o.ExpireKeepLast < 1 {
+		errs = append(errs, fmt.Errorf("expire keep-last %d: must be at least 1", o.ExpireKeepLast))
+	}
+	if o.ExpireOlderThan < 0 {
+		errs = append(errs, fmt.Errorf("expire older-than %s: must not be negative", o.ExpireOlderThan))
+	}
+	if o.OrphanOlderThan < MinOrphanOlderThan {
+		errs = append(errs, fmt.Errorf("orphan older-than %s: must be at least %s so commits in flight keep their files",
+			o.OrphanOlderThan, MinOrphanOlderThan))
+	}
+	if o.ManifestMergeMin < 2 {
+		errs = append(errs, fmt.Errorf("manifest merge minimum %d: must be at least 2", o.ManifestMergeMin))
+	}
+	if o.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("max attempts %d: must be at least 1", o.MaxAttempts))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) planOptions() PlanOptions {
+	return PlanOptions{
+		TargetFileSize: o.TargetFileSize, SmallFileThreshold: o.SmallFileThreshold, MinInputFiles: o.MinInputFiles,
+	}
+}
+
+// Validate reports every invalid value of o (after defaults) at once.
+func (o Options) Validate() error {
+	o.ensureDefaults()
+	return o.validate()
+}

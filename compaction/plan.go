@@ -1,0 +1,172 @@
+package compaction
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// FileInfo describes one live data file, as the planner needs it.
+type FileInfo struct {
+	Path string
+	// SpecID is the partition spec the file was written with.
+	SpecID int32
+	// Partition is a canonical rendering of the file's partition values
+	// (equal values, equal string); files group by SpecID and Partition.
+	Partition string
+	SizeBytes int64
+	Records   int64
+}
+
+// PlanOptions tune Plan. Zero values take the defaults.
+type PlanOptions struct {
+	// TargetFileSize is the size output files aim at (default 128 MiB).
+	TargetFileSize int64
+	// SmallFileThreshold: files strictly below it are candidates for
+	// rewriting (default TargetFileSize/2).
+	SmallFileThreshold int64
+	// MinInputFiles is the fewest files worth rewriting together
+	// (default 2): a group of one file would only copy it.
+	MinInputFiles int
+}
+
+// DefaultTargetFileSize is the default size compacted files aim at.
+const DefaultTargetFileSize int64 = 128 << 20
+
+func (o PlanOptions) withDefaults() PlanOptions {
+	if o.TargetFileSize <= 0 {
+		o.TargetFileSize = DefaultTargetFileSize
+	}
+	if o.SmallFileThreshold <= 0 {
+		o.SmallFileThreshold = o.TargetFileSize / 2
+	}
+	if o.MinInputFiles < 2 {
+		o.MinInputFiles = 2
+	}
+	return o
+}
+
+// Group is a set of files of one partition to rewrite together.
+type Group struct {
+	SpecID    int32
+	Partition string
+	Files     []FileInfo
+	// InputBytes is the sum of the files' sizes.
+	InputBytes int64
+	// EstOutputFiles is the number of files the rewrite should produce.
+	EstOutputFiles int
+}
+
+// Paths returns the group's file paths.
+func (g Group) Paths() []string {
+	out := make([]string, len(g.Files))
+	for i, f := range g.Files {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// Plan is what a rewrite would do.
+type Plan struct {
+	Groups []Group
+	// InputFiles and InputBytes sum over Groups.
+	InputFiles int
+	InputBytes int64
+	// EstOutputFiles sums Group.EstOutputFiles.
+	EstOutputFiles int
+	// Partitions counts distinct partitions among the files planned from.
+	Partitions int
+	// SkippedSmallFiles are small files left alone (alone in their partition
+	// or in a bin below MinInputFiles).
+	SkippedSmallFiles int
+}
+
+// String summarizes p on one line.
+func (p Plan) String() string {
+	return fmt.Sprintf("%d groups, %d files (%d bytes) in, ~%d files out, %d small files skipped",
+		len(p.Groups), p.InputFiles, p.InputBytes, p.EstOutputFiles, p.SkippedSmallFiles)
+}
+
+// MakePlan decides which files to rewrite together. It is pure: the same
+// files and options give the same plan, in a deterministic order.
+//
+// Files group by (SpecID, Partition). In each partition the small files
+// (below SmallFileThreshold) are bin-packed, largest first, into bins of at
+// most TargetFileSize bytes (first fit decreasing); each bin with at least
+// MinInputFiles files is a Group. Files at or above the threshold are never
+// rewritten. Groups are ordered by spec, partition, then bin.
+func MakePlan(files []FileInfo, opts PlanOptions) Plan {
+	opts = opts.withDefaults()
+
+	type key struct {
+		spec int32
+		part string
+	}
+	byPart := make(map[key][]FileInfo)
+	for _, f := range files {
+		k := key{f.SpecID, f.Partition}
+		byPart[k] = append(byPart[k], f)
+	}
+	keys := make([]key, 0, len(byPart))
+	for k := range byPart {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
+	})
+
+	plan := Plan{Partitions: len(keys)}
+	for _, k := range keys {
+		var small []FileInfo
+		for _, f := range byPart[k] {
+			if f.SizeBytes < opts.SmallFileThreshold {
+				small = append(small, f)
+			}
+		}
+		for _, bin := range binPack(small, opts.TargetFileSize) {
+			if len(bin) < opts.MinInputFiles {
+				plan.SkippedSmallFiles += len(bin)
+				continue
+			}
+			g := Group{SpecID: k.spec, Partition: k.part, Files: bin}
+			for _, f := range bin {
+				g.InputBytes += f.SizeBytes
+			}
+			g.EstOutputFiles = int(max(1, (g.InputBytes+opts.TargetFileSize-1)/opts.TargetFileSize))
+			plan.Groups = append(plan.Groups, g)
+			plan.InputFiles += len(bin)
+			plan.InputBytes += g.InputBytes
+			plan.EstOutputFiles += g.EstOutputFiles
+		}
+	}
+	return plan
+}
+
+// binPack packs files into bins of at most capacity bytes, first fit
+// decreasing. A file larger than capacity gets a bin of its own.
+func binPack(files []FileInfo, capacity int64) [][]FileInfo {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b FileInfo) int {
+		return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.Path, b.Path))
+	})
+	var (
+		bins [][]FileInfo
+		used []int64
+	)
+	for _, f := range sorted {
+		placed := false
+		for i := range bins {
+			if used[i]+f.SizeBytes <= capacity {
+				bins[i] = append(bins[i], f)
+				used[i] += f.SizeBytes
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			bins = append(bins, []FileInfo{f})
+			used = append(used, f.SizeBytes)
+		}
+	}
+	return bins
+}
