@@ -78,6 +78,8 @@ type avroType struct {
 	size      int    // fixed
 	fields    []avroField
 	branches  []*avroType // union
+	items     *avroType   // array
+	values    *avroType   // map
 }
 
 type avroField struct {
@@ -193,15 +195,17 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 	case "record", "error", "enum", "fixed":
 		return p.parseNamed(name, m, ns, logical)
 	case "array":
-		if _, err := p.parse(m["items"], ns); err != nil {
+		items, err := p.parse(m["items"], ns)
+		if err != nil {
 			return nil, err
 		}
-		return &avroType{kind: avroArray}, nil
+		return &avroType{kind: avroArray, items: items}, nil
 	case "map":
-		if _, err := p.parse(m["values"], ns); err != nil {
+		values, err := p.parse(m["values"], ns)
+		if err != nil {
 			return nil, err
 		}
-		return &avroType{kind: avroMap}, nil
+		return &avroType{kind: avroMap, values: values}, nil
 	}
 	if k, ok := primitiveKinds[name]; ok {
 		t := &avroType{kind: k, logical: logical}
