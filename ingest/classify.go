@@ -16,12 +16,19 @@ const (
 	ClassDecryptFailed      = "decrypt_failed"
 	ClassBadPayload         = "bad_payload"
 	ClassIncompatibleSchema = "incompatible_schema"
+
+	// Beyond the contract's seven (README, "Records that cannot be
+	// ingested"): see CheckRecord.
+	ClassEmptyValue = "empty_value"
+	ClassTooLarge   = "too_large"
 )
 
-// Classes lists every error class in contract order.
+// Classes lists every error class: the contract's in contract order, then
+// floe's own.
 var Classes = []string{
 	ClassBadMagic, ClassUnknownSchema, ClassMalformedAvro, ClassUnknownKey,
 	ClassDecryptFailed, ClassBadPayload, ClassIncompatibleSchema,
+	ClassEmptyValue, ClassTooLarge,
 }
 
 // Classify returns the contract error class of err, or "" when err is not
@@ -31,6 +38,10 @@ func Classify(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrEmptyValue):
+		return ClassEmptyValue
+	case errors.Is(err, ErrTooLarge):
+		return ClassTooLarge
 	case errors.Is(err, schema.ErrBadMagic):
 		return ClassBadMagic
 	case errors.Is(err, schema.ErrUnknownSchema):

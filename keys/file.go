@@ -72,16 +72,7 @@ func readLimited(path string) ([]byte, error) {
 func parseKeyFile(raw []byte) (map[string][]byte, error) {
 	var kf keyFile
 	if err := json.Unmarshal(raw, &kf); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return nil, fmt.Errorf("invalid JSON at byte offset %d", syn.Offset)
-		case errors.As(err, &typ):
-			return nil, fmt.Errorf("invalid JSON: field %q must be %s", typ.Field, typ.Type)
-		default:
-			return nil, errors.New("invalid JSON")
-		}
+		return nil, jsonError(err)
 	}
 	if len(kf.Keys) == 0 {
 		return nil, errors.New(`no keys: want {"keys": {"<key id>": "<base64 of 32 bytes>"}}`)

@@ -61,6 +61,9 @@ func decodeEnvelope(s *Schema, body []byte) (Envelope, error) {
 	if s.envelopeErr != nil {
 		return Envelope{}, fmt.Errorf("schema: envelope: %w: schema %d is not an envelope: %w", ErrMalformedAvro, s.ID, s.envelopeErr)
 	}
+	if err := checkBounds(s.root, body); err != nil {
+		return Envelope{}, fmt.Errorf("schema: envelope: %w: schema %d: %w", ErrMalformedAvro, s.ID, err)
+	}
 	native, rest, err := s.Codec.NativeFromBinary(body)
 	if err != nil {
 		// goavro's text names fields and sizes of the envelope, never the
@@ -125,6 +128,11 @@ func (d *Decoder) Payload(ctx context.Context, plaintext []byte) (Payload, error
 func decodePayload(s *Schema, body []byte) (Payload, error) {
 	if s.paymentErr != nil {
 		return Payload{}, fmt.Errorf("schema: payload: %w: schema %d is not a Payment: %w", ErrBadPayload, s.ID, s.paymentErr)
+	}
+	if err := checkBounds(s.root, body); err != nil {
+		// The error's counts and offsets are read from the plaintext:
+		// never use them.
+		return Payload{}, fmt.Errorf("schema: payload: %w: schema %d: %d-byte body: %w", ErrBadPayload, s.ID, len(body), errOutOfBounds)
 	}
 	native, rest, err := s.Codec.NativeFromBinary(body)
 	if err != nil {

@@ -100,3 +100,50 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 	})
 }
+
+// FuzzColumns maps arbitrary Avro schema JSON to Iceberg columns: Compile
+// either refuses it (ErrInvalidSchema) or Columns maps every field or
+// refuses it (ErrIncompatibleSchema); Plan and NewAppender agree; nothing
+// panics.
+func FuzzColumns(f *testing.F) {
+	v := loadVectors(f)
+	for _, e := range v.Registry {
+		f.Add(readSchemaFile(f, e.SchemaFile))
+	}
+	f.Add(`{"type":"record","name":"P","fields":[{"name":"currency","type":"string"},{"name":"merchant_id","type":"string"},{"name":"amt","type":{"type":"fixed","name":"D","size":9,"logicalType":"decimal","precision":20,"scale":2}}]}`)
+	f.Add(`{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]},{"name":"tags","type":{"type":"array","items":"string"}}]}`)
+	f.Add(`"string"`)
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := Compile(1, text)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidSchema) {
+				t.Fatalf("Compile: unclassified error %v", err)
+			}
+			return
+		}
+		cols, err := s.Columns()
+		if err != nil {
+			if !errors.Is(err, ErrIncompatibleSchema) {
+				t.Fatalf("Columns: unclassified error %v", err)
+			}
+			return
+		}
+		for _, c := range cols {
+			if c.Type == nil || c.Type.String() == "" {
+				t.Fatalf("column %q has no type", c.Name)
+			}
+		}
+		if s.paymentErr != nil {
+			return
+		}
+		if _, err := Plan(TableSchema(), s); err != nil {
+			if !errors.Is(err, ErrIncompatibleSchema) {
+				t.Fatalf("Plan: unclassified error %v", err)
+			}
+			return
+		}
+		if _, err := NewAppender(rowSchema(t), s); err != nil {
+			t.Fatalf("Plan accepted the schema but NewAppender: %v", err)
+		}
+	})
+}

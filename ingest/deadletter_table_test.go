@@ -1,0 +1,175 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	icecatalog "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/ingest"
+)
+
+// dlqRow is one row read back from the dead-letter table.
+type dlqRow struct {
+	at                   time.Time
+	class, reason, topic string
+	partition            int32
+	offset               int64
+	schemaID             *int64
+	key, value           []byte
+	keyNull, valueNull   bool
+}
+
+// readDLQ scans the whole dead-letter table with iceberg-go's reader.
+func readDLQ(t *testing.T, cat icecatalog.Catalog, ident table.Identifier) []dlqRow {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := tbl.Scan().ToArrowTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Release()
+	tr := array.NewTableReader(at, 1024)
+	defer tr.Release()
+	var rows []dlqRow
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		col := func(name string) arrow.Array {
+			idx := rec.Schema().FieldIndices(name)
+			if len(idx) != 1 {
+				t.Fatalf("no column %s", name)
+			}
+			return rec.Column(idx[0])
+		}
+		for i := range int(rec.NumRows()) {
+			r := dlqRow{
+				at:        col(ingest.DLQDeadLetteredAt).(*array.Timestamp).Value(i).ToTime(arrow.Microsecond),
+				class:     col(ingest.DLQErrorClass).(*array.String).Value(i),
+				reason:    col(ingest.DLQReason).(*array.String).Value(i),
+				topic:     col(ingest.DLQSourceTopic).(*array.String).Value(i),
+				partition: col(ingest.DLQSourcePartition).(*array.Int32).Value(i),
+				offset:    col(ingest.DLQSourceOffset).(*array.Int64).Value(i),
+			}
+			if s := col(ingest.DLQSchemaID); !s.IsNull(i) {
+				v := s.(*array.Int64).Value(i)
+				r.schemaID = &v
+			}
+			k, v := col(ingest.DLQKey).(*array.Binary), col(ingest.DLQValue).(*array.Binary)
+			r.keyNull, r.valueNull = k.IsNull(i), v.IsNull(i)
+			r.key, r.value = bytes.Clone(k.Value(i)), bytes.Clone(v.Value(i))
+			rows = append(rows, r)
+		}
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestTableDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ident := ingest.DeadLetterTableName([]string{"payments", "transactions"})
+	if got := ident[0] + "." + ident[1]; got != "payments.transactions_dlq" {
+		t.Fatalf("default name %s", got)
+	}
+	now := time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC)
+	sink, err := ingest.NewTableDeadLetters(ctx, cat, ident, ingest.TableDeadLettersOptions{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flush with nothing buffered commits nothing.
+	if err := sink.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tbl, _ := cat.LoadTable(ctx, ident)
+	if tbl.CurrentSnapshot() != nil {
+		t.Fatal("an empty Flush committed a snapshot")
+	}
+	if got := tbl.Spec().String(); !bytes.Contains([]byte(got), []byte("day")) || !bytes.Contains([]byte(got), []byte("error_class")) {
+		t.Fatalf("spec %s", got)
+	}
+
+	type sent struct {
+		dl       ingest.DeadLetter
+		schemaID *int64
+	}
+	i64 := func(v int64) *int64 { return &v }
+	all := []sent{
+		{ingest.DeadLetter{Record: ingest.Record{Topic: "payments.transactions", Partition: 0, Offset: 7, Key: []byte("tx-1"), Value: []byte{1, 2, 3}}, Class: ingest.ClassBadMagic, Reason: "bad magic"}, nil},
+		{ingest.DeadLetter{Record: ingest.Record{Topic: "payments.transactions", Partition: 3, Offset: 1 << 40, Key: nil, Value: []byte{0, 0, 0, 0x10, 0x92, 0xff, 0x00}}, Class: ingest.ClassUnknownSchema, Reason: "schema 4242"}, i64(4242)},
+		{ingest.DeadLetter{Record: ingest.Record{Topic: "t2", Partition: 1, Offset: 0, Key: []byte{}, Value: nil}, Class: ingest.ClassEmptyValue, Reason: "record has no value"}, nil},
+		{ingest.DeadLetter{Record: ingest.Record{Topic: "t2", Partition: 1, Offset: 1, Value: []byte{0, 0, 0, 0, 1}}, Class: ingest.ClassMalformedAvro, Reason: "x", SchemaID: 9}, i64(9)},
+	}
+	for _, s := range all[:2] {
+		if err := sink.Send(ctx, s.dl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sink.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second) // the next day: another partition
+	for _, s := range all[2:] {
+		if err := sink.Send(ctx, s.dl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sink.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := sink.Send(ctx, all[0].dl); err == nil {
+		t.Fatal("Send after Close succeeded")
+	}
+
+	rows := readDLQ(t, cat, ident)
+	if len(rows) != len(all) {
+		t.Fatalf("%d rows, want %d", len(rows), len(all))
+	}
+	byKey := map[string]dlqRow{}
+	for _, r := range rows {
+		byKey[r.topic+"/"+strconv.Itoa(int(r.partition))+"/"+strconv.FormatInt(r.offset, 10)] = r
+	}
+	for _, s := range all {
+		r := s.dl.Record
+		got, ok := byKey[r.Topic+"/"+strconv.Itoa(int(r.Partition))+"/"+strconv.FormatInt(r.Offset, 10)]
+		if !ok {
+			t.Fatalf("no row for %s[%d]@%d", r.Topic, r.Partition, r.Offset)
+		}
+		if !bytes.Equal(got.key, r.Key) || got.keyNull != (r.Key == nil) {
+			t.Errorf("%d: key %x (null %v), want %x", r.Offset, got.key, got.keyNull, r.Key)
+		}
+		if !bytes.Equal(got.value, r.Value) || got.valueNull != (r.Value == nil) {
+			t.Errorf("%d: value %x (null %v), want %x", r.Offset, got.value, got.valueNull, r.Value)
+		}
+		if got.class != s.dl.Class || got.reason != s.dl.Reason {
+			t.Errorf("%d: class %q reason %q", r.Offset, got.class, got.reason)
+		}
+		if (got.schemaID == nil) != (s.schemaID == nil) || (got.schemaID != nil && *got.schemaID != *s.schemaID) {
+			t.Errorf("%d: schema_id %v, want %v", r.Offset, got.schemaID, s.schemaID)
+		}
+	}
+	tbl, _ = cat.LoadTable(ctx, ident)
+	if n := len(tbl.Metadata().Snapshots()); n != 2 {
+		t.Fatalf("%d snapshots, want one per non-empty Flush (2)", n)
+	}
+}

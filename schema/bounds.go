@@ -1,0 +1,168 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+)
+
+// goavro trusts the lengths an Avro body declares: an array or map block
+// count is only capped at 2^31-1, and it allocates room for that many items
+// before reading one (measured: a 5-byte body declaring 2^26 nulls
+// allocates 1 GiB; 2^31-1 would need 32 GiB). Bytes and strings are checked
+// against the remaining buffer by goavro itself. checkBounds walks the body
+// with the writer schema before goavro sees it, without allocating, and
+// refuses a body whose declared lengths cannot be backed by its bytes:
+//
+//   - a bytes or string length beyond the remaining bytes;
+//   - a fixed size beyond the remaining bytes;
+//   - an array or map holding, over the whole body, more items than the
+//     body has bytes (so an array of a zero-size type, such as null, can
+//     hold at most as many items as the body is long);
+//   - a union branch index out of range, a varint longer than 10 bytes;
+//   - nesting deeper than maxBoundsDepth (a recursive schema).
+//
+// So decoding allocates O(len(body)) at most. A construct the schema model
+// does not know is left to goavro.
+
+// maxBoundsDepth bounds the recursion of checkBounds through recursive
+// schemas.
+const maxBoundsDepth = 256
+
+// errOutOfBounds is returned (wrapped with an offset) by checkBounds.
+var errOutOfBounds = errors.New("declared length exceeds the body")
+
+type boundsChecker struct {
+	buf   []byte
+	off   int
+	items int // array and map items left for the whole body
+	depth int
+}
+
+// checkBounds reports whether body can be decoded with t without a length
+// that exceeds it. Its error holds offsets and counts only, never content.
+func checkBounds(t *avroType, body []byte) error {
+	c := boundsChecker{buf: body, items: len(body)}
+	return c.value(t)
+}
+
+func (c *boundsChecker) fail(what string) error {
+	return fmt.Errorf("%w: %s at byte %d of %d", errOutOfBounds, what, c.off, len(c.buf))
+}
+
+func (c *boundsChecker) need(n int64, what string) error {
+	if n < 0 || n > int64(len(c.buf)-c.off) {
+		return c.fail(what)
+	}
+	c.off += int(n)
+	return nil
+}
+
+// long reads a zig-zag varint.
+func (c *boundsChecker) long() (int64, error) {
+	var u uint64
+	for shift := uint(0); shift < 70; shift += 7 {
+		if c.off >= len(c.buf) {
+			return 0, c.fail("truncated varint")
+		}
+		b := c.buf[c.off]
+		c.off++
+		u |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return int64(u>>1) ^ -int64(u&1), nil
+		}
+	}
+	return 0, c.fail("varint longer than 10 bytes")
+}
+
+func (c *boundsChecker) value(t *avroType) error {
+	if t == nil {
+		return nil // unknown to the model: goavro decides
+	}
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > maxBoundsDepth {
+		return c.fail("nesting deeper than 256")
+	}
+	switch t.kind {
+	case avroNull:
+		return nil
+	case avroBoolean:
+		return c.need(1, "boolean")
+	case avroInt, avroLong, avroEnum:
+		_, err := c.long()
+		return err
+	case avroFloat:
+		return c.need(4, "float")
+	case avroDouble:
+		return c.need(8, "double")
+	case avroBytes, avroString:
+		n, err := c.long()
+		if err != nil {
+			return err
+		}
+		return c.need(n, fmt.Sprintf("%s length %d", t.kind, n))
+	case avroFixed:
+		return c.need(int64(t.size), fmt.Sprintf("fixed size %d", t.size))
+	case avroRecord:
+		for _, f := range t.fields {
+			if err := c.value(f.typ); err != nil {
+				return err
+			}
+		}
+		return nil
+	case avroUnion:
+		i, err := c.long()
+		if err != nil {
+			return err
+		}
+		if i < 0 || i >= int64(len(t.branches)) {
+			return c.fail(fmt.Sprintf("union branch %d of %d", i, len(t.branches)))
+		}
+		return c.value(t.branches[i])
+	case avroArray:
+		return c.blocks(t.items, false)
+	case avroMap:
+		return c.blocks(t.values, true)
+	}
+	return nil
+}
+
+// blocks walks the blocks of an array or map.
+func (c *boundsChecker) blocks(item *avroType, isMap bool) error {
+	for {
+		n, err := c.long()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if n < 0 {
+			if n == -n { // math.MinInt64
+				return c.fail("block count")
+			}
+			n = -n
+			if _, err := c.long(); err != nil { // block size in bytes
+				return err
+			}
+		}
+		if n > int64(c.items) {
+			return c.fail(fmt.Sprintf("block of %d items (at most %d left)", n, c.items))
+		}
+		c.items -= int(n)
+		for range n {
+			if isMap {
+				kn, err := c.long()
+				if err != nil {
+					return err
+				}
+				if err := c.need(kn, fmt.Sprintf("map key length %d", kn)); err != nil {
+					return err
+				}
+			}
+			if err := c.value(item); err != nil {
+				return err
+			}
+		}
+	}
+}
