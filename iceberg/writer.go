@@ -112,3 +112,17 @@ func (w *Writer) setTable(tbl *table.Table) error {
 func (w *Writer) NameMapping() iceberggo.NameMapping {
 	return w.Table().NameMapping()
 }
+
+// PartitionColumns names the source columns of the table's partition spec,
+// in spec order (currency, merchant_id for the contract table).
+func (w *Writer) PartitionColumns() []string {
+	tbl := w.Table()
+	sc, spec := tbl.Schema(), tbl.Spec()
+	var cols []string
+	for _, f := range spec.Fields() {
+		if field, ok := sc.FindFieldByID(f.SourceID()); ok {
+			cols = append(cols, field.Name)
+		}
+	}
+	return cols
+}

@@ -22,11 +22,13 @@ type batch struct {
 	dead    int64
 	opened  time.Time // when the first record entered; zero when empty
 	touched bool      // some offset advanced since the last commit
+	// partitions holds the distinct table partitions of the rows.
+	partitions map[string]struct{}
 }
 
 func newBatch(mem memory.Allocator, full *arrow.Schema) *batch {
 	row := schema.RowArrowSchema(full)
-	return &batch{mem: mem, full: full, row: row, b: array.NewRecordBuilder(mem, row)}
+	return &batch{mem: mem, full: full, row: row, b: array.NewRecordBuilder(mem, row), partitions: map[string]struct{}{}}
 }
 
 // empty reports whether there is nothing to commit: no rows and no offset
@@ -82,7 +84,14 @@ func (b *batch) build(ingestedAt time.Time) (arrow.RecordBatch, error) {
 	return out, nil
 }
 
+func (b *batch) addPartition(key string) {
+	if _, ok := b.partitions[key]; !ok {
+		b.partitions[key] = struct{}{}
+	}
+}
+
 func (b *batch) reset() {
+	clear(b.partitions)
 	b.rows, b.bytes, b.dead = 0, 0, 0
 	b.opened = time.Time{}
 	b.touched = false

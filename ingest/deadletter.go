@@ -70,6 +70,10 @@ func NewKafkaDeadLetters(brokers, topic string, extra map[string]string) (*Kafka
 		"linger.ms":           5,
 		"enable.metrics.push": false,
 		"client.id":           "floe-dlq",
+		// The Go client preallocates channels of a million events by
+		// default (tens of MiB); dead letters are few.
+		"go.events.channel.size":  10000,
+		"go.produce.channel.size": 10000,
 	}
 	for k, v := range extra {
 		cm[k] = v

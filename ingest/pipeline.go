@@ -76,6 +76,18 @@ type Options struct {
 	// group, an explicit start offset (backfill --from); it takes
 	// precedence over StartFrom.
 	Start map[TopicPartition]int64
+	// MaxRecordBytes dead-letters, as too_large, a record whose key and
+	// value together are larger (default 8 MiB; negative: no limit).
+	MaxRecordBytes int
+	// MaxBatchPartitions commits early when the batch holds rows of this
+	// many distinct table partitions (default 10,000). Each partition is a
+	// data file, and each data file's metadata stays in memory until the
+	// commit: this bounds a commit's size with many merchants.
+	MaxBatchPartitions int
+	// MaxBufferBytes bounds the memory the buffered rows take (Arrow
+	// builders, measured by the allocator): reaching it commits at once,
+	// and fetching waits for that commit (default 256 MiB).
+	MaxBufferBytes int64
 	// OnIncompatible is what a record whose writer schema cannot be
 	// applied to the table does: OnIncompatibleDLQ (default) dead-letters
 	// it as incompatible_schema, OnIncompatibleFail stops the pipeline.
@@ -113,6 +125,15 @@ func (o *Options) setDefaults() {
 	if o.Allocator == nil {
 		o.Allocator = memory.DefaultAllocator
 	}
+	if o.MaxRecordBytes == 0 {
+		o.MaxRecordBytes = 8 << 20
+	}
+	if o.MaxBufferBytes <= 0 {
+		o.MaxBufferBytes = 256 << 20
+	}
+	if o.MaxBatchPartitions <= 0 {
+		o.MaxBatchPartitions = 10_000
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -148,6 +169,8 @@ type Pipeline struct {
 	ptBuf     []byte
 	stats     statsCounter
 	lagAt     time.Time
+	partCols  []string
+	keyBuf    []byte
 }
 
 type partState struct {
@@ -196,6 +219,7 @@ func New(src Source, dec Decoder, keys Opener, w Writer, dlq DeadLetterSink, opt
 		return nil, errors.Join(errs...)
 	}
 	opts.setDefaults()
+	opts.Allocator = newCountingAllocator(opts.Allocator)
 	p := &Pipeline{
 		src: src, dec: dec, keys: keys, w: w, dlq: dlq, opts: opts, log: opts.Logger,
 		parts:     map[TopicPartition]*partState{},
@@ -252,11 +276,7 @@ func (p *Pipeline) loop(ctx context.Context) error {
 				return err
 			}
 			// Size thresholds hold per record, not per poll.
-			if b := p.batch; b.rows >= p.opts.MaxBatchRows || b.bytes >= p.opts.MaxBatchBytes {
-				reason := "rows"
-				if b.rows < p.opts.MaxBatchRows {
-					reason = "bytes"
-				}
+			if reason := p.full(); reason != "" {
 				if err := p.flush(ctx, reason); err != nil {
 					return err
 				}
@@ -294,16 +314,30 @@ func (p *Pipeline) pollWait() time.Duration {
 	return idle
 }
 
+// full says which size limit the batch has reached, or "".
+func (p *Pipeline) full() string {
+	b := p.batch
+	switch {
+	case b.rows >= p.opts.MaxBatchRows:
+		return "rows"
+	case b.bytes >= p.opts.MaxBatchBytes:
+		return "bytes"
+	case p.opts.Allocator.(*countingAllocator).Allocated() >= p.opts.MaxBufferBytes:
+		return "memory"
+	case len(b.partitions) >= p.opts.MaxBatchPartitions:
+		return "partitions"
+	}
+	return ""
+}
+
 // due says why the batch must be committed now, or "".
 func (p *Pipeline) due() string {
 	b := p.batch
 	switch {
 	case b.empty():
 		return ""
-	case b.rows >= p.opts.MaxBatchRows:
-		return "rows"
-	case b.bytes >= p.opts.MaxBatchBytes:
-		return "bytes"
+	case p.full() != "":
+		return p.full()
 	case !b.opened.IsZero() && p.opts.Now().Sub(b.opened) >= p.opts.Trigger:
 		return "interval"
 	}
@@ -377,6 +411,9 @@ func (p *Pipeline) handle(ctx context.Context, r *Record) error {
 
 // ingest appends r as one row, or returns why it cannot.
 func (p *Pipeline) ingest(ctx context.Context, r *Record) error {
+	if err := CheckRecord(r, p.opts.MaxRecordBytes); err != nil {
+		return err
+	}
 	env, err := p.dec.Envelope(ctx, r.Value)
 	if err != nil {
 		return err
@@ -400,6 +437,7 @@ func (p *Pipeline) ingest(ctx context.Context, r *Record) error {
 	}
 	app.Append(p.batch.b, &env, &pl, schema.RowMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
 	p.batch.rows++
+	p.batch.addPartition(p.partitionKey(&pl))
 	return nil
 }
 
@@ -682,4 +720,20 @@ func (p *Pipeline) reportLag() {
 		}
 		p.opts.Observer.Lag(tp, max(0, high-pos))
 	}
+}
+
+// partitionKey identifies the table partition a payload's row lands in,
+// from the values of the partition source columns.
+func (p *Pipeline) partitionKey(pl *schema.Payload) string {
+	if p.partCols == nil {
+		p.partCols = []string{}
+		if pc, ok := p.w.(interface{ PartitionColumns() []string }); ok {
+			p.partCols = pc.PartitionColumns()
+		}
+	}
+	p.keyBuf = p.keyBuf[:0]
+	for _, c := range p.partCols {
+		p.keyBuf = fmt.Appendf(p.keyBuf, "%v\x00", pl.Fields[c])
+	}
+	return string(p.keyBuf)
 }
