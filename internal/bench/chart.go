@@ -62,6 +62,18 @@ func WriteChart(path string, rs []Result) error {
 		return fmt.Errorf("chart: %w", err)
 	}
 
+	// A log axis needs a positive, non-empty range: widen a single point.
+	for _, p := range []*plot.Plot{lat, files} {
+		for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+			if !(ax.Min > 0) {
+				ax.Min = 0.001
+			}
+			if ax.Max <= ax.Min*1.5 {
+				ax.Min, ax.Max = ax.Min/2, ax.Max*2
+			}
+		}
+	}
+
 	const w, h = 20 * vg.Centimeter, 24 * vg.Centimeter
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
