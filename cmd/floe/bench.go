@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/bench"
 	"github.com/floe-io/floe/keys"
 )
@@ -34,6 +35,8 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		catalogURI = fs.String("catalog", "", "catalog URI (default: a SQLite catalog per run)")
 		warehouse  = fs.String("warehouse", "", "warehouse location (default: a local directory per run)")
 		isolate    = fs.Bool("isolate", true, "ingest each run in a child process, so CPU and peak RSS are the pipeline's alone")
+		wprops     = fs.String("write-props", "tuned", "Parquet table properties of each run's table: tuned (iceberg.TunedWriteProperties) or default (iceberg-go's)")
+		clustered  = fs.Bool("clustered", false, "write each batch one partition at a time (iceberg.WithClusteredWrite): far less memory, slower on this machine")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
 
 		single = fs.Bool("single", false, "internal: ingest one topic and print the result as JSON")
@@ -56,6 +59,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			Catalog: *catalogURI, Warehouse: *warehouse, Table: *table,
 			Trigger: *trig, Events: int64(*events), Rate: *rate, Label: *label,
 			Progress: stderr, CPUProfile: *cpuProfile, Isolated: true,
+			TableProps: bench.WriteProps(*wprops), WriterOptions: writerOpts(*clustered),
 			Ready: func() { fmt.Fprintln(stdout, "ready") },
 		})
 		if err != nil {
@@ -72,7 +76,8 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	c := bench.Config{
 		Events: *events, Rate: *rate, Partitions: *partitions, Merchants: *merchants,
 		DataDir: *dataDir, Brokers: *brokers, RegistryURL: *registry,
-		Catalog: *catalogURI, Warehouse: *warehouse, Progress: stderr,
+		Catalog: *catalogURI, Warehouse: *warehouse, Progress: stderr, WriteProps: *wprops,
+		Clustered: *clustered,
 	}
 	var bad []string
 	for _, s := range strings.Split(*triggers, ",") {
@@ -118,4 +123,11 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		}
 	}
 	return err
+}
+
+func writerOpts(clustered bool) []iceberg.WriterOption {
+	if clustered {
+		return []iceberg.WriterOption{iceberg.WithClusteredWrite(true)}
+	}
+	return nil
 }

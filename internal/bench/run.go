@@ -17,6 +17,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
 	"github.com/floe-io/floe/keys"
@@ -46,6 +47,11 @@ type Config struct {
 	CPUProfile string
 	// Progress receives progress lines; nil for none.
 	Progress io.Writer
+	// WriteProps is "tuned" (iceberg.TunedWriteProperties on each run's
+	// table) or "default" (iceberg-go's defaults), for before/after runs.
+	WriteProps string
+	// Clustered writes each batch with iceberg.WithClusteredWrite.
+	Clustered bool
 }
 
 func (c *Config) validate() error {
@@ -78,6 +84,11 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("no data directory"))
+	}
+	switch c.WriteProps {
+	case "", "tuned", "default":
+	default:
+		errs = append(errs, fmt.Errorf("--write-props %q: want tuned or default", c.WriteProps))
 	}
 	return errors.Join(errs...)
 }
@@ -133,6 +144,10 @@ func Run(ctx context.Context, c Config) ([]Result, error) {
 			Brokers: brokers, RegistryURL: registry, Topic: topic, Keyring: kr,
 			Catalog: c.Catalog, Warehouse: c.Warehouse, Table: fmt.Sprintf("bench.run_%s_%d", stamp, i),
 			Trigger: trig, Events: int64(c.Events), Rate: c.Rate, Label: label, Progress: c.Progress,
+			TableProps: WriteProps(c.WriteProps),
+		}
+		if c.Clustered {
+			sc.WriterOptions = []iceberg.WriterOption{iceberg.WithClusteredWrite(true)}
 		}
 		if sc.Catalog == "" {
 			sc.Catalog = "sqlite://" + filepath.Join(runDir, "catalog.db")
@@ -210,7 +225,8 @@ func (c *Config) child(ctx context.Context, sc SingleConfig, keyFile string, rea
 		"--brokers", sc.Brokers, "--registry-url", sc.RegistryURL, "--topic", sc.Topic,
 		"--keyring", keyFile, "--catalog", sc.Catalog, "--warehouse", sc.Warehouse, "--table", sc.Table,
 		"--trigger", sc.Trigger.String(), "--events", strconv.FormatInt(sc.Events, 10),
-		"--rate", strconv.Itoa(sc.Rate), "--label", sc.Label,
+		"--rate", strconv.Itoa(sc.Rate), "--label", sc.Label, "--write-props", c.WriteProps,
+		"--clustered=" + strconv.FormatBool(c.Clustered),
 	}
 	if sc.CPUProfile != "" {
 		args = append(args, "--cpuprofile", sc.CPUProfile)
@@ -322,4 +338,12 @@ func createKafkaTopic(ctx context.Context, brokers, topic string, partitions int
 		}
 	}
 	return nil
+}
+
+// WriteProps maps the --write-props choice to table properties.
+func WriteProps(choice string) map[string]string {
+	if choice == "default" {
+		return nil
+	}
+	return iceberg.TunedWriteProperties()
 }

@@ -55,6 +55,8 @@ type SingleConfig struct {
 	Log *slog.Logger
 	// Writer options for the iceberg.Writer (tuning under test).
 	WriterOptions []iceberg.WriterOption
+	// TableProps are set on the table when it is created.
+	TableProps map[string]string
 	// Isolated marks the result as measured in a process of its own.
 	Isolated bool
 }
@@ -88,7 +90,7 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 		return res, err
 	}
 	sc := schema.TableSchema()
-	if _, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), nil); err != nil {
+	if _, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), c.TableProps); err != nil {
 		return res, fmt.Errorf("table %s: %w", c.Table, err)
 	}
 	w, err := iceberg.NewWriter(ctx, cat, ident, c.WriterOptions...)
