@@ -2,8 +2,10 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
+	"runtime"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -28,6 +30,10 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 	}
 	if w.cfg.targetFileSize > 0 {
 		opts = append(opts, table.WithTargetFileSize(w.cfg.targetFileSize))
+	}
+
+	if w.cfg.clustered && recs.count() == 1 {
+		return w.writeClustered(ctx, tbl, sc, recs, opts)
 	}
 	if w.cfg.writeWorkers > 0 {
 		opts = append(opts, table.WithMaxWriteWorkers(w.cfg.writeWorkers))
@@ -55,6 +61,64 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 		return nil, err
 	}
 
+	return files, nil
+}
+
+// writeClustered writes the batch's one record with iceberg-go's clustered
+// writer (one open file at a time), split into disjoint partition sets
+// written in parallel by WithWriteWorkers goroutines (default GOMAXPROCS).
+func (w *Writer) writeClustered(ctx context.Context, tbl *table.Table, sc *arrow.Schema, recs *recordSet, opts []table.WriteRecordOption) ([]iceberggo.DataFile, error) {
+	n := w.cfg.writeWorkers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	rec := recs.take(0)
+	var parts []arrow.RecordBatch
+	if n == 1 {
+		parts = []arrow.RecordBatch{rec}
+	} else {
+		var err error
+		if parts, err = splitByPartition(ctx, tbl, rec, n); err != nil {
+			return nil, err
+		}
+	}
+	opts = append(opts, table.WithClusteredWrite())
+	var (
+		mu    sync.Mutex
+		files []iceberggo.DataFile
+		errs  []error
+		wg    sync.WaitGroup
+	)
+	for _, part := range parts {
+		if part == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The clustered writer does not release its input (the
+			// fanout writer does): release the part here.
+			defer part.Release()
+			one := func(yield func(arrow.RecordBatch, error) bool) { yield(part, nil) }
+			for df, err := range table.WriteRecords(ctx, tbl, sc, one, opts...) {
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					files = append(files, df)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		removeFiles(ctx, tbl, files)
+		return nil, err
+	}
 	return files, nil
 }
 
@@ -111,6 +175,19 @@ func (r *recordSet) seq() iter.Seq2[arrow.RecordBatch, error] {
 			}
 		}
 	}
+}
+
+// count is the number of records not yet handed over.
+func (r *recordSet) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, rec := range r.recs {
+		if rec != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // rows counts the rows not yet handed over.

@@ -23,6 +23,7 @@ type writerConfig struct {
 	resolveTimeout time.Duration
 	targetFileSize int64
 	writeWorkers   int
+	clustered      bool
 	stageHook      func(stage, commitID string)
 }
 
@@ -107,6 +108,15 @@ func WithTargetFileSize(bytes int64) WriterOption {
 // (default: iceberg-go's, GOMAXPROCS).
 func WithWriteWorkers(n int) WriterOption {
 	return writerOpt(func(c *writerConfig) { c.writeWorkers = n })
+}
+
+// WithClusteredWrite writes a batch's data files one partition at a time
+// (iceberg-go's clustered writer, which reclusters the rows of a record by
+// partition) instead of fanning out to one open writer and goroutine per
+// partition. With thousands of partitions per commit it uses a fraction of
+// the memory and CPU; it ignores WithWriteWorkers.
+func WithClusteredWrite(on bool) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.clustered = on })
 }
 
 // expBackoff returns min*2^(attempt-1) capped at max, with "equal jitter":

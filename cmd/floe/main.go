@@ -22,6 +22,7 @@ Usage:
   floe backfill [flags]  a one-shot run over an offset or time range, then a summary
   floe produce [flags] generate encrypted contract events into any Kafka and Schema Registry
   floe compact [flags] compact small files, expire snapshots, remove orphans (--dry-run: plan only)
+  floe bench [flags]   the trigger-interval benchmark: throughput, latency, files, CPU, RSS per trigger
   floe help           this text
 
 Run "floe COMMAND -h" for the flags of a command. Exit codes: 0 done, 1 failed, 2 bad usage.
@@ -51,6 +52,8 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		err = cmdCompact(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

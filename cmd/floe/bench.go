@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/bench"
+	"github.com/floe-io/floe/keys"
+)
+
+// cmdBench runs the trigger-interval benchmark (internal/bench). With
+// --single it is the child process of one run: it ingests one topic and
+// prints "ready", then the result as one JSON line.
+func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("floe bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		triggers   = fs.String("triggers", "100ms,250ms,500ms,1s,2s,5s,10s", "commit intervals to measure, comma-separated")
+		events     = fs.Int("events", 2_000_000, "events per run")
+		rate       = fs.Int("rate", 0, "events/s produced while ingesting (latency mode); 0: produce first, ingest at max rate")
+		partitions = fs.Int("partitions", 8, "partitions of each run's topic")
+		merchants  = fs.Int("merchants", 1000, "distinct merchants (each with a home currency; 5% of events in another)")
+		out        = fs.String("out", "bench-results", "directory for results.csv, results.json and chart.png")
+		dataDir    = fs.String("data-dir", "", "where keyring, catalogs and warehouses of the runs live (default: a temporary directory)")
+		brokers    = fs.String("brokers", "", "Kafka bootstrap servers (default: an in-process broker)")
+		registry   = fs.String("registry-url", "", "Schema Registry URL (default: an in-process registry)")
+		catalogURI = fs.String("catalog", "", "catalog URI (default: a SQLite catalog per run)")
+		warehouse  = fs.String("warehouse", "", "warehouse location (default: a local directory per run)")
+		isolate    = fs.Bool("isolate", true, "ingest each run in a child process, so CPU and peak RSS are the pipeline's alone")
+		wprops     = fs.String("write-props", "tuned", "Parquet table properties of each run's table: tuned (iceberg.TunedWriteProperties) or default (iceberg-go's)")
+		clustered  = fs.Bool("clustered", false, "write each batch one partition at a time (iceberg.WithClusteredWrite): far less memory, slower on this machine")
+		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
+
+		single = fs.Bool("single", false, "internal: ingest one topic and print the result as JSON")
+		topic  = fs.String("topic", "", "internal (--single): topic")
+		keyFle = fs.String("keyring", "", "internal (--single): keyring file")
+		table  = fs.String("table", "bench.transactions", "internal (--single): table")
+		trig   = fs.Duration("trigger", time.Second, "internal (--single): commit interval")
+		label  = fs.String("label", "", "internal (--single): progress label")
+	)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *single {
+		kr, err := keys.LoadFile(*keyFle)
+		if err != nil {
+			return err
+		}
+		res, err := bench.Single(ctx, bench.SingleConfig{
+			Brokers: *brokers, RegistryURL: *registry, Topic: *topic, Keyring: kr,
+			Catalog: *catalogURI, Warehouse: *warehouse, Table: *table,
+			Trigger: *trig, Events: int64(*events), Rate: *rate, Label: *label,
+			Progress: stderr, CPUProfile: *cpuProfile, Isolated: true,
+			TableProps: bench.WriteProps(*wprops), WriterOptions: writerOpts(*clustered),
+			Ready: func() { fmt.Fprintln(stdout, "ready") },
+		})
+		if err != nil {
+			return err
+		}
+		js, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", js)
+		return err
+	}
+
+	c := bench.Config{
+		Events: *events, Rate: *rate, Partitions: *partitions, Merchants: *merchants,
+		DataDir: *dataDir, Brokers: *brokers, RegistryURL: *registry,
+		Catalog: *catalogURI, Warehouse: *warehouse, Progress: stderr, WriteProps: *wprops,
+		Clustered: *clustered,
+	}
+	var bad []string
+	for _, s := range strings.Split(*triggers, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("--triggers: %q: %v", s, err))
+			continue
+		}
+		c.Triggers = append(c.Triggers, d)
+	}
+	if len(bad) > 0 {
+		return usageError{fmt.Errorf("%s", strings.Join(bad, "\n"))}
+	}
+	if c.DataDir == "" {
+		dir, err := os.MkdirTemp("", "floe-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.DataDir = dir
+	}
+	if *isolate {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--isolate: %w", err)
+		}
+		c.Exe = exe
+	}
+	if *cpuProfile != "" {
+		p, err := filepath.Abs(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		c.CPUProfile = p
+	}
+	results, err := bench.Run(ctx, c)
+	if len(results) > 0 {
+		if werr := bench.WriteMarkdown(stdout, results); werr != nil && err == nil {
+			err = werr
+		}
+		if werr := bench.WriteOutputs(*out, results); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+func writerOpts(clustered bool) []iceberg.WriterOption {
+	if clustered {
+		return []iceberg.WriterOption{iceberg.WithClusteredWrite(true)}
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/floe-io/floe/internal/bench"
+)
+
+// TestBenchQuick runs the real binary's `floe bench` on the embedded
+// default (each run's ingest in a child process) and checks its outputs.
+func TestBenchQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the floe binary")
+	}
+	bin := floeBinary(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "bench", "--events", "20000", "--triggers", "200ms,1s",
+		"--merchants", "40", "--partitions", "4", "--out", out, "--data-dir", t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("floe bench: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "| trigger |") || strings.Count(stdout.String(), "| max |") != 2 {
+		t.Errorf("stdout has no two-row Markdown table:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "ingested 20000/20000 rows") {
+		t.Errorf("no final progress line on stderr:\n%s", stderr.String())
+	}
+
+	js, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []bench.Result
+	if err := json.Unmarshal(js, &rs); err != nil {
+		t.Fatal(err)
+	}
+	// The promised fields, by their JSON names.
+	var raw []map[string]any
+	if err := json.Unmarshal(js, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"trigger", "events", "events_per_s", "mb_per_s", "latency_p50_ms", "latency_p95_ms",
+		"latency_p99_ms", "commits", "data_files", "avg_file_bytes", "cpu_s_per_million", "peak_rss_bytes"} {
+		if _, ok := raw[0][k]; !ok {
+			t.Errorf("results.json lacks %q", k)
+		}
+	}
+	if len(rs) != 2 || rs[0].Trigger != "200ms" || rs[1].Trigger != "1s" {
+		t.Fatalf("results: %+v", rs)
+	}
+	for _, r := range rs {
+		switch {
+		case r.Events != 20000:
+			t.Errorf("%s: %d events", r.Trigger, r.Events)
+		case r.EventsPS <= 0 || r.MBPS <= 0:
+			t.Errorf("%s: throughput %v ev/s %v MB/s", r.Trigger, r.EventsPS, r.MBPS)
+		case !(0 < r.LatencyP50Ms && r.LatencyP50Ms <= r.LatencyP95Ms && r.LatencyP95Ms <= r.LatencyP99Ms):
+			t.Errorf("%s: latency p50 %v p95 %v p99 %v", r.Trigger, r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms)
+		case r.Commits < 1 || r.DataFiles < r.Commits || r.AvgFileBytes <= 0:
+			t.Errorf("%s: commits %d files %d avg %v", r.Trigger, r.Commits, r.DataFiles, r.AvgFileBytes)
+		case r.CPUSPerMillion <= 0 || r.PeakRSSBytes < 1<<20 || !r.Isolated:
+			t.Errorf("%s: cpu %v s/M, rss %d, isolated %v", r.Trigger, r.CPUSPerMillion, r.PeakRSSBytes, r.Isolated)
+		case r.MetadataBytes <= 0:
+			t.Errorf("%s: metadata growth %d", r.Trigger, r.MetadataBytes)
+		}
+	}
+
+	f, err := os.Open(filepath.Join(out, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[0][0] != "trigger" || rows[2][0] != "1s" {
+		t.Errorf("results.csv: %v", rows)
+	}
+
+	img, err := os.Open(filepath.Join(out, "chart.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	cfg, err := png.DecodeConfig(img)
+	if err != nil || cfg.Width < 200 || cfg.Height < 200 {
+		t.Errorf("chart.png: %v, %dx%d", err, cfg.Width, cfg.Height)
+	}
+}

@@ -1,0 +1,28 @@
+package iceberg
+
+import iceberggo "github.com/apache/iceberg-go"
+
+// TunedWriteProperties are table properties that make iceberg-go's Parquet
+// writer cheaper per data file, measured with `floe bench` (BENCHMARKS.md,
+// "floe bench (issue 7)"). A commit with thousands of partitions writes
+// thousands of small files, so the fixed cost of a file, not the cost of a
+// row, dominates:
+//
+//   - zstd level 1 instead of the codec's default (3);
+//   - no dictionary for the columns whose values are (nearly) unique per
+//     row: a dictionary is built, then thrown away by the cost fallback;
+//   - a small dictionary page limit, which is what arrow-go sizes each
+//     column's dictionary buffers by.
+//
+// Set them when the table is created (catalog.EnsureTable's props) or with
+// a SetProperties transaction; WriteRecords reads them from the table.
+func TunedWriteProperties() iceberggo.Properties {
+	p := iceberggo.Properties{
+		"write.parquet.compression-codec": "zstd",
+		"write.parquet.compression-level": "1",
+	}
+	for _, col := range []string{"transaction_id", "event_time", "amount", "user_id", "_kafka_offset"} {
+		p["write.parquet.dict-encoding-enabled.column."+col] = "false"
+	}
+	return p
+}

@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"os"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// WriteChart draws latency (p50, p95, p99) and data files per commit and
+// average file size against the trigger interval (log scale), as a PNG.
+func WriteChart(path string, rs []Result) error {
+	lat := plot.New()
+	lat.Title.Text = "event-to-visible latency vs trigger"
+	lat.X.Label.Text = "trigger (s)"
+	lat.Y.Label.Text = "latency (s)"
+	lat.X.Scale = plot.LogScale{}
+	lat.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	lat.Legend.Top = true
+	lat.Legend.Left = true
+
+	files := plot.New()
+	files.Title.Text = "data files per commit and average file size vs trigger"
+	files.X.Label.Text = "trigger (s)"
+	files.Y.Label.Text = "files per commit / avg file KiB"
+	files.X.Scale = plot.LogScale{}
+	files.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	files.Y.Scale = plot.LogScale{}
+	files.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	files.Legend.Top = true
+	files.Legend.Left = true
+
+	series := func(f func(Result) float64) plotter.XYs {
+		var xy plotter.XYs
+		for _, r := range rs {
+			y := f(r)
+			if r.TriggerMs <= 0 || y <= 0 || math.IsNaN(y) {
+				continue
+			}
+			xy = append(xy, plotter.XY{X: float64(r.TriggerMs) / 1000, Y: y})
+		}
+		return xy
+	}
+	if err := plotutil.AddLinePoints(lat,
+		"p50", series(func(r Result) float64 { return r.LatencyP50Ms / 1000 }),
+		"p95", series(func(r Result) float64 { return r.LatencyP95Ms / 1000 }),
+		"p99", series(func(r Result) float64 { return r.LatencyP99Ms / 1000 }),
+		"trigger", series(func(r Result) float64 { return float64(r.TriggerMs) / 1000 }),
+	); err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
+	if err := plotutil.AddLinePoints(files,
+		"files/commit", series(func(r Result) float64 { return r.FilesPerCommit }),
+		"avg file KiB", series(func(r Result) float64 { return r.AvgFileBytes / 1024 }),
+	); err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
+
+	// A log axis needs a positive, non-empty range: widen a single point.
+	for _, p := range []*plot.Plot{lat, files} {
+		for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+			if !(ax.Min > 0) {
+				ax.Min = 0.001
+			}
+			if ax.Max <= ax.Min*1.5 {
+				ax.Min, ax.Max = ax.Min/2, ax.Max*2
+			}
+		}
+	}
+
+	const w, h = 20 * vg.Centimeter, 24 * vg.Centimeter
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Millimeter * 4, PadBottom: vg.Millimeter * 4, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 8}
+	plots := [][]*plot.Plot{{lat}, {files}}
+	canvases := plot.Align(plots, tiles, dc)
+	lat.Draw(canvases[0][0])
+	files.Draw(canvases[1][0])
+
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

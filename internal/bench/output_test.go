@@ -1,0 +1,45 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOutputsOneAndManyRuns(t *testing.T) {
+	r := Result{Trigger: "1s", TriggerMs: 1000, Mode: "max", Events: 10, EventsPS: 5, LatencyP50Ms: 900,
+		LatencyP95Ms: 1000, LatencyP99Ms: 1100, Commits: 1, DataFiles: 3, FilesPerCommit: 3, AvgFileBytes: 4096}
+	r2 := r
+	r2.Trigger, r2.TriggerMs = "5s", 5000
+	for _, rs := range [][]Result{{r}, {r, r2}} {
+		dir := t.TempDir()
+		if err := WriteOutputs(dir, rs); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"results.csv", "results.json", "chart.png"} {
+			if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+				t.Errorf("%s: %v", f, err)
+			}
+		}
+		var md bytes.Buffer
+		if err := WriteMarkdown(&md, rs); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(md.String(), "\n"); got != 2+len(rs) {
+			t.Errorf("markdown has %d lines:\n%s", got, md.String())
+		}
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	xs := make([]float32, 100)
+	for i := range xs {
+		xs[i] = float32(100 - i)
+	}
+	got := percentiles(xs, 50, 99, 100)
+	if got[0] != 50 || got[1] != 99 || got[2] != 100 {
+		t.Errorf("percentiles = %v", got)
+	}
+}

@@ -1,0 +1,316 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/schema"
+)
+
+// SingleConfig is one ingest run: what `floe bench --single` does in the
+// child process.
+type SingleConfig struct {
+	Brokers, RegistryURL, Topic string
+	// Keyring decrypts the payloads.
+	Keyring ingest.Opener
+	// Catalog and Warehouse are the catalog URI and warehouse location;
+	// Table the identifier, created if missing.
+	Catalog, Warehouse, Table string
+	Trigger                   time.Duration
+	// Events is how many events the topic holds (Rate 0) or will hold
+	// (Rate > 0); the run ends when all are committed.
+	Events int64
+	// Rate > 0 means the events are being produced while this runs:
+	// latency is measured from the Kafka record timestamps and the run
+	// stops once Events rows are committed. Rate 0 means the topic is
+	// complete: the run reads it to its end offsets and latency is
+	// measured from the moment each record was polled.
+	Rate int
+	// Label prefixes the progress line.
+	Label string
+	// Progress receives a progress line (carriage-return updated); nil
+	// for none.
+	Progress io.Writer
+	// Ready, if set, is called once the pipeline is assembled, just
+	// before it starts consuming.
+	Ready func()
+	// CPUProfile, if set, is where a pprof CPU profile of the ingest goes.
+	CPUProfile string
+	// Log receives the pipeline's log (default: warnings to stderr).
+	Log *slog.Logger
+	// Writer options for the iceberg.Writer (tuning under test).
+	WriterOptions []iceberg.WriterOption
+	// TableProps are set on the table when it is created.
+	TableProps map[string]string
+	// Isolated marks the result as measured in a process of its own.
+	Isolated bool
+}
+
+// Single assembles floe's pipeline against the given servers, ingests the
+// topic and measures it.
+func Single(ctx context.Context, c SingleConfig) (Result, error) {
+	res := Result{Trigger: c.Trigger.String(), TriggerMs: c.Trigger.Milliseconds(), RateTarget: c.Rate, Isolated: c.Isolated}
+	res.Mode = "max"
+	res.LatencyFrom = "poll"
+	if c.Rate > 0 {
+		res.Mode, res.LatencyFrom = "rate", "produce"
+	}
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	reg, err := schema.NewRegistry(c.RegistryURL)
+	if err != nil {
+		return res, fmt.Errorf("registry: %w", err)
+	}
+	if err := reg.Ping(ctx); err != nil {
+		return res, fmt.Errorf("registry %s: %w", c.RegistryURL, err)
+	}
+	cat, err := catalog.Open(ctx, c.Catalog, c.Warehouse, nil)
+	if err != nil {
+		return res, fmt.Errorf("catalog: %w", err)
+	}
+	ident, err := catalog.ParseIdentifier(c.Table)
+	if err != nil {
+		return res, err
+	}
+	sc := schema.TableSchema()
+	if _, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), c.TableProps); err != nil {
+		return res, fmt.Errorf("table %s: %w", c.Table, err)
+	}
+	w, err := iceberg.NewWriter(ctx, cat, ident, c.WriterOptions...)
+	if err != nil {
+		return res, err
+	}
+	metaDir := metadataDir(w.Table().Location())
+	metaBefore := dirSize(metaDir)
+
+	group := "floe-bench-" + c.Topic
+	src, err := ingest.NewKafkaSource(ingest.KafkaSourceConfig{Brokers: c.Brokers, Group: group, Topic: c.Topic, Static: true})
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = src.Close() }()
+	dlq, err := ingest.NewKafkaDeadLetters(c.Brokers, c.Topic+".dlq", nil)
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = dlq.Close(context.WithoutCancel(ctx)) }()
+
+	ts := newTimedSource(src, c.Rate == 0, int(c.Events))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		mu          sync.Mutex
+		commitTimes []float32
+		visible     = map[ingest.TopicPartition]int64{}
+		committed   atomic.Int64
+	)
+	opts := ingest.Options{
+		Group: group, Trigger: c.Trigger, Logger: log,
+		OnCommit: func(ci ingest.CommitInfo) {
+			ts.committed(ci.Committed, ci.Offsets)
+			mu.Lock()
+			commitTimes = append(commitTimes, float32(ms(ci.Duration)))
+			var sum int64
+			for tp, off := range ci.Offsets {
+				visible[tp] = off
+			}
+			for _, off := range visible {
+				sum += off
+			}
+			mu.Unlock()
+			committed.Store(sum)
+			if c.Rate > 0 && sum >= c.Events {
+				cancel()
+			}
+		},
+	}
+	if c.Rate == 0 {
+		ends, err := endOffsets(ctx, src)
+		if err != nil {
+			return res, err
+		}
+		opts.Until = ends
+	}
+	p, err := ingest.New(ts, schema.NewDecoder(reg), c.Keyring, w, dlq, opts)
+	if err != nil {
+		return res, err
+	}
+
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if c.Ready != nil {
+		c.Ready()
+	}
+	stopProgress := progress(c.Progress, c.Label, c.Events, func() (int64, int64) {
+		st := p.Stats()
+		return st.Rows, st.Commits
+	})
+	ru0 := rusage()
+	start := time.Now()
+	runErr := p.Run(runCtx)
+	elapsed := time.Since(start)
+	ru1 := rusage()
+	stopProgress()
+	if runErr != nil {
+		return res, runErr
+	}
+	if c.Rate > 0 && committed.Load() < c.Events {
+		return res, fmt.Errorf("stopped with %d of %d events committed: %w", committed.Load(), c.Events, ctx.Err())
+	}
+
+	st := p.Stats()
+	res.Events = st.Rows
+	res.Seconds = elapsed.Seconds()
+	res.EventsPS = float64(st.Rows) / elapsed.Seconds()
+	res.KafkaByte = ts.bytes
+	res.MBPS = float64(ts.bytes) / 1e6 / elapsed.Seconds()
+	lat := percentiles(ts.latencies, 50, 95, 99, 100)
+	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms, res.LatencyMaxMs = lat[0], lat[1], lat[2], lat[3]
+	res.Commits = st.Commits
+	res.CommitsPerMin = float64(st.Commits) / elapsed.Minutes()
+	res.DataFiles = st.Files
+	res.DataBytes = st.Bytes
+	if st.Files > 0 {
+		res.AvgFileBytes = float64(st.Bytes) / float64(st.Files)
+	}
+	if st.Commits > 0 {
+		res.FilesPerCommit = float64(st.Files) / float64(st.Commits)
+	}
+	ct := percentiles(commitTimes, 50, 100)
+	res.CommitP50Ms, res.CommitMaxMs = ct[0], ct[1]
+	if metaDir != "" {
+		res.MetadataBytes = dirSize(metaDir) - metaBefore
+		if st.Commits > 0 {
+			res.MetadataPerCommit = float64(res.MetadataBytes) / float64(st.Commits)
+		}
+	} else {
+		res.MetadataBytes = -1
+	}
+	res.CPUSeconds = ru1.cpu - ru0.cpu
+	if st.Rows > 0 {
+		res.CPUSPerMillion = res.CPUSeconds / float64(st.Rows) * 1e6
+	}
+	res.PeakRSSBytes = ru1.maxRSS
+	return res, nil
+}
+
+// endOffsets captures the high watermark of every partition.
+func endOffsets(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) {
+	parts, err := src.TopicPartitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ends := make(map[ingest.TopicPartition]int64, len(parts))
+	for _, p := range parts {
+		tp := ingest.TopicPartition{Topic: src.Topic(), Partition: p}
+		_, high, err := src.Watermarks(tp)
+		if err != nil {
+			return nil, fmt.Errorf("end offset of %s[%d]: %w", tp.Topic, p, err)
+		}
+		ends[tp] = high
+	}
+	return ends, nil
+}
+
+type usage struct {
+	cpu    float64 // user + system seconds
+	maxRSS int64   // bytes
+}
+
+func rusage() usage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return usage{}
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return usage{cpu: tv(ru.Utime) + tv(ru.Stime), maxRSS: int64(ru.Maxrss) * 1024} // Linux: KiB
+}
+
+// metadataDir is the local metadata directory of a table location, or ""
+// when the warehouse is not a local file system.
+func metadataDir(location string) string {
+	if p, ok := strings.CutPrefix(location, "file://"); ok {
+		return filepath.Join(p, "metadata")
+	}
+	if strings.HasPrefix(location, "/") {
+		return filepath.Join(location, "metadata")
+	}
+	return ""
+}
+
+func dirSize(dir string) int64 {
+	if dir == "" {
+		return 0
+	}
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// progress prints "label rows/total commits ev/s" every half second until
+// the returned function is called.
+func progress(w io.Writer, label string, total int64, get func() (rows, commits int64)) func() {
+	if w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				rows, commits := get()
+				fmt.Fprintf(w, "\r%s ingested %d/%d rows, %d commits, %.0f events/s    \n", label, rows, total, commits, float64(rows)/time.Since(start).Seconds())
+				return
+			case <-t.C:
+				rows, commits := get()
+				fmt.Fprintf(w, "\r%s ingested %d/%d rows, %d commits, %.0f events/s    ", label, rows, total, commits, float64(rows)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
