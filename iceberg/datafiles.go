@@ -37,7 +37,7 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 	}
 	if w.cfg.writeWorkers > 0 {
 		opts = append(opts, table.WithMaxWriteWorkers(w.cfg.writeWorkers))
-	} else if recs.len() == 1 {
+	} else if recs.count() == 1 {
 		// One record batch: the clustered writer sorts its rows by
 		// partition and keeps a single Parquet writer open at a time.
 		// The fanout writer opens one per partition at once, which with
@@ -247,11 +247,4 @@ func (r *recordSet) releaseRest() {
 			r.recs[i] = nil
 		}
 	}
-}
-
-// len is the number of record batches in the set.
-func (r *recordSet) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.recs)
 }

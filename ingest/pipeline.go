@@ -88,11 +88,38 @@ type Options struct {
 	// builders, measured by the allocator): reaching it commits at once,
 	// and fetching waits for that commit (default 256 MiB).
 	MaxBufferBytes int64
+	// OnError is what a record that cannot be ingested does:
+	// OnErrorDLQ (default) dead-letters it, OnErrorFail commits what came
+	// before it and stops Run with a *RecordError.
+	OnError string
 	// OnIncompatible is what a record whose writer schema cannot be
 	// applied to the table does: OnIncompatibleDLQ (default) dead-letters
 	// it as incompatible_schema, OnIncompatibleFail stops the pipeline.
 	OnIncompatible string
 }
+
+// Values of Options.OnError.
+const (
+	OnErrorDLQ  = "dlq"
+	OnErrorFail = "fail"
+)
+
+// RecordError stops a pipeline run with OnErrorFail: the record at
+// Topic[Partition]@Offset has error class Class. Its message holds no
+// decrypted data.
+type RecordError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Class     string
+	Err       error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record %s[%d]@%d cannot be ingested (%s): %v", e.Topic, e.Partition, e.Offset, e.Class, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
 
 // Values of Options.OnIncompatible.
 const (
@@ -209,6 +236,9 @@ func New(src Source, dec Decoder, keys Opener, w Writer, dlq DeadLetterSink, opt
 	}
 	if opts.Group == "" {
 		errs = append(errs, errors.New("ingest: no group"))
+	}
+	if opts.OnError != "" && opts.OnError != OnErrorDLQ && opts.OnError != OnErrorFail {
+		errs = append(errs, fmt.Errorf("ingest: OnError %q: want %q or %q", opts.OnError, OnErrorDLQ, OnErrorFail))
 	}
 	switch opts.OnIncompatible {
 	case "", OnIncompatibleDLQ, OnIncompatibleFail:
@@ -384,6 +414,14 @@ func (p *Pipeline) handle(ctx context.Context, r *Record) error {
 			return f.err
 		}
 		if class := Classify(err); class != "" {
+			if p.opts.OnError == OnErrorFail {
+				// Everything before this record is committed; the
+				// record itself is not, so a restart meets it again.
+				if ferr := p.flush(ctx, "error"); ferr != nil {
+					return ferr
+				}
+				return &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Class: class, Err: err}
+			}
 			if err := p.deadLetter(ctx, r, class, err); err != nil {
 				return err
 			}

@@ -14,7 +14,6 @@ import (
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
-	"github.com/floe-io/floe/keys"
 )
 
 // backfillConfig holds the settings only backfill has.
@@ -81,7 +80,11 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	kafkaProps, _ := parseKafkaConfig(cfg.KafkaConfig)
 
-	ranges, err := backfillRanges(ctx, &cfg, kafkaProps, from, to)
+	props, err := cfg.Storage.props(getenv)
+	if err != nil {
+		return err
+	}
+	ranges, err := backfillRanges(ctx, &cfg, kafkaProps, props, from, to)
 	if err != nil {
 		return err
 	}
@@ -93,10 +96,15 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		printRanges(stdout, &cfg, ranges, total)
 		return nil
 	}
-	kr, err := keys.LoadFile(cfg.Keyring)
+	kr, err := openKeyring(ctx, &cfg, log)
 	if err != nil {
 		return err
 	}
+	dlqTable, err := dlqTable(&cfg)
+	if err != nil {
+		return usageError{err}
+	}
+
 	parts := make([]int32, len(ranges))
 	until := map[ingest.TopicPartition]int64{}
 	starts := map[ingest.TopicPartition]int64{}
@@ -105,22 +113,22 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		until[r.TP] = r.To
 		starts[r.TP] = r.From
 	}
+	popts := pipelineOptions(&cfg)
+	popts.Start = starts
 	began := time.Now()
 	a, err := assemble(ctx, wiring{
 		Brokers: cfg.Brokers, RegistryURL: cfg.RegistryURL, Topic: cfg.Topic, Group: cfg.Group,
-		DLQTopic: cfg.DLQTopic, Keyring: kr,
-		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table,
+		DLQTopic: cfg.DLQTopic, DLQTable: dlqTable, Keyring: kr,
+		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table, CatalogProps: props,
 		Static: true, Partitions: parts,
 		Until: func(context.Context, *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) { return until, nil },
-		Opts: ingest.Options{
-			Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
-			ShutdownTimeout: cfg.ShutdownTimeout, Start: starts, OnIncompatible: cfg.OnIncompatible,
-		},
+		Opts: popts,
 		Log: log, Kafka: kafkaProps,
 	})
 	if err != nil {
 		return err
 	}
+	defer a.closeCatalog()
 	log.Info("backfill started", "group", cfg.Group, "partitions", len(ranges), "records", total)
 	stopProgress := startProgress(stderr, bc.Progress, total, a.Pipeline, log)
 	runErr := a.Pipeline.Run(ctx)
@@ -140,7 +148,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 
 // backfillRanges resolves --from/--to against the brokers and, if the table
 // exists, the offsets an earlier run of the same backfill committed.
-func backfillRanges(ctx context.Context, cfg *Config, kafkaProps map[string]string, from, to rangeSpec) ([]partRange, error) {
+func backfillRanges(ctx context.Context, cfg *Config, kafkaProps, catalogProps map[string]string, from, to rangeSpec) ([]partRange, error) {
 	src, err := ingest.NewKafkaSource(ingest.KafkaSourceConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, Static: true, Extra: kafkaProps})
 	if err != nil {
 		return nil, err
@@ -154,7 +162,7 @@ func backfillRanges(ctx context.Context, cfg *Config, kafkaProps map[string]stri
 	if err != nil {
 		return nil, usageError{err}
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, nil)
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, catalogProps)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}

@@ -37,6 +37,14 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	HTTP            string
 	KafkaConfig     string
+	// Limits and error handling (issue 6).
+	MaxRecordBytes        int64
+	MaxBufferBytes        int64
+	MaxBatchPartitions    int64
+	OnError               string
+	DLQ                   string
+	DLQTable              string
+	KeyringReloadInterval time.Duration
 	// Storage: object storage and remote catalog settings (storage.go).
 	Storage storageConfig
 }
@@ -57,6 +65,13 @@ func defaultConfig() Config {
 		LogFormat:       "text",
 		ShutdownTimeout: 30 * time.Second,
 		HTTP:            ":9464",
+
+		MaxRecordBytes:        8 << 20,
+		MaxBufferBytes:        256 << 20,
+		MaxBatchPartitions:    10_000,
+		OnError:               "dlq",
+		DLQ:                   "topic",
+		KeyringReloadInterval: 10 * time.Second,
 	}
 }
 
@@ -191,6 +206,13 @@ func (c *Config) runOptions() []option {
 		durationOpt("shutdown-timeout", "how long the final commit may take after SIGTERM", &c.ShutdownTimeout),
 		stringOpt("http", `listen address of /healthz, /readyz and /metrics ("" turns it off)`, &c.HTTP),
 		stringOpt("kafka-config", "extra librdkafka properties, key=value[,key=value] (e.g. session.timeout.ms=10000)", &c.KafkaConfig),
+		sizeOpt("max-record-bytes", "records larger than this (key + value) are dead-lettered as too_large", &c.MaxRecordBytes),
+		sizeOpt("max-buffer-bytes", "memory the buffered rows may take before floe commits and stops fetching until done", &c.MaxBufferBytes),
+		intOpt("max-batch-partitions", "commit early when a batch spans this many table partitions (data files)", &c.MaxBatchPartitions),
+		stringOpt("on-error", "a record that cannot be ingested: dlq (dead-letter it, go on) or fail (commit what came before, then stop)", &c.OnError),
+		stringOpt("dlq", "dead-letter sink: topic (--dlq-topic) or table (--dlq-table)", &c.DLQ),
+		stringOpt("dlq-table", "dead-letter Iceberg table (default <table>_dlq)", &c.DLQTable),
+		durationOpt("keyring-reload-interval", "at most one keyring reload per interval when an unknown key_id arrives (SIGHUP reloads at once)", &c.KeyringReloadInterval),
 	}, c.Storage.options()...)
 }
 
@@ -339,6 +361,24 @@ func (c *Config) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
+	}
+	if c.MaxRecordBytes <= 0 {
+		errs = append(errs, fmt.Errorf("--max-record-bytes: must be positive, got %d", c.MaxRecordBytes))
+	}
+	if c.MaxBufferBytes <= 0 {
+		errs = append(errs, fmt.Errorf("--max-buffer-bytes: must be positive, got %d", c.MaxBufferBytes))
+	}
+	if c.MaxBatchPartitions <= 0 {
+		errs = append(errs, fmt.Errorf("--max-batch-partitions: must be positive, got %d", c.MaxBatchPartitions))
+	}
+	if c.OnError != "dlq" && c.OnError != "fail" {
+		errs = append(errs, fmt.Errorf("--on-error: want dlq or fail, got %q", c.OnError))
+	}
+	if c.DLQ != "topic" && c.DLQ != "table" {
+		errs = append(errs, fmt.Errorf("--dlq: want topic or table, got %q", c.DLQ))
+	}
+	if c.KeyringReloadInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--keyring-reload-interval: must be positive, got %s", c.KeyringReloadInterval))
 	}
 	if _, err := parseKafkaConfig(c.KafkaConfig); err != nil {
 		errs = append(errs, fmt.Errorf("--kafka-config: %w", err))

@@ -124,6 +124,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	defer a.closeCatalog()
 	runErr := a.Pipeline.Run(ctx)
 	if err := a.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
 		runErr = err

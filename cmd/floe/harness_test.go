@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -390,3 +391,9 @@ func msgIs(msg string) func(map[string]any) bool {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func topicPartition(topic string, p int32) iceberg.TopicPartition {
+	return iceberg.TopicPartition{Topic: topic, Partition: p}
+}
+
+func base64Std(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

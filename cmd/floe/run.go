@@ -9,7 +9,6 @@ import (
 
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/telemetry"
-	"github.com/floe-io/floe/keys"
 )
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -33,9 +32,14 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return usageError{err}
 	}
-	kr, err := keys.LoadFile(cfg.Keyring)
+	kr, err := openKeyring(ctx, &cfg, log)
 	if err != nil {
 		return err
+	}
+	reloadOnHUP(ctx, kr, log)
+	dlqTable, err := dlqTable(&cfg)
+	if err != nil {
+		return usageError{err}
 	}
 	start := ingest.StartEarliest
 	if cfg.StartFrom == "latest" {
@@ -43,21 +47,20 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	kafkaProps, _ := parseKafkaConfig(cfg.KafkaConfig) // validated above
 	metrics := telemetry.NewMetrics(nil)
+	popts := pipelineOptions(&cfg)
+	popts.StartFrom, popts.Observer = start, metrics
 	a, err := assemble(ctx, wiring{
 		Brokers: cfg.Brokers, RegistryURL: cfg.RegistryURL, Topic: cfg.Topic, Group: cfg.Group,
-		DLQTopic: cfg.DLQTopic, Keyring: kr,
+		DLQTopic: cfg.DLQTopic, DLQTable: dlqTable, Keyring: kr,
 		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table, CatalogProps: props,
-		Opts: ingest.Options{
-			Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
-			StartFrom: start, ShutdownTimeout: cfg.ShutdownTimeout, Observer: metrics,
-			OnIncompatible: cfg.OnIncompatible,
-		},
+		Opts:  popts,
 		Log:   log,
 		Kafka: kafkaProps,
 	})
 	if err != nil {
 		return err
 	}
+	defer a.closeCatalog()
 	stopHTTP, err := serveHTTP(cfg.HTTP, metrics, a, log)
 	if err != nil {
 		_ = a.Close(context.WithoutCancel(ctx))

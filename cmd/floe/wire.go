@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 
 	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -12,6 +17,7 @@ import (
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/keys"
 	"github.com/floe-io/floe/schema"
 )
 
@@ -32,6 +38,9 @@ type wiring struct {
 	Until func(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error)
 	Opts  ingest.Options
 	Log   *slog.Logger
+	// DLQTable, when set, sends dead letters to this Iceberg table
+	// instead of DLQTopic.
+	DLQTable string
 	// Kafka holds extra librdkafka properties for the consumer and the
 	// dead-letter producer (--kafka-config).
 	Kafka map[string]string
@@ -41,7 +50,7 @@ type wiring struct {
 type assembled struct {
 	Pipeline *ingest.Pipeline
 	Source   *ingest.KafkaSource
-	DLQ      *ingest.KafkaDeadLetters
+	DLQ      ingest.DeadLetterSink
 	Writer   *iceberg.Writer
 	Table    *table.Table
 	Ident    table.Identifier
@@ -49,7 +58,15 @@ type assembled struct {
 	Catalog  icecatalog.Catalog
 }
 
-// Close releases the source and the dead-letter producer. Safe to call twice.
+// closeCatalog releases the catalog's connections; call it last.
+func (a *assembled) closeCatalog() {
+	if c, ok := a.Catalog.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// Close releases the source and the dead-letter sink (the catalog stays
+// open for reading back; see closeCatalog). Safe to call twice.
 func (a *assembled) Close(ctx context.Context) error {
 	var errs []error
 	if a.Source != nil {
@@ -82,7 +99,9 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 		return nil, fmt.Errorf("--table: %w", err)
 	}
 	sc := schema.TableSchema()
-	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), nil)
+	// Tuned Parquet settings (zstd level 1, no dictionary for unique id
+	// columns) apply to tables floe creates; existing tables keep theirs.
+	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), iceberg.TunedWriteProperties())
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", w.Table, err)
 	}
@@ -105,8 +124,15 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.DLQ, err = ingest.NewKafkaDeadLetters(w.Brokers, w.DLQTopic, producerProps(w.Kafka))
-	if err != nil {
+	if w.DLQTable != "" {
+		dident, err := catalog.ParseIdentifier(w.DLQTable)
+		if err != nil {
+			return nil, fmt.Errorf("--dlq-table: %w", err)
+		}
+		if a.DLQ, err = ingest.NewTableDeadLetters(ctx, cat, dident, ingest.TableDeadLettersOptions{}); err != nil {
+			return nil, fmt.Errorf("dead-letter table %s: %w", w.DLQTable, err)
+		}
+	} else if a.DLQ, err = ingest.NewKafkaDeadLetters(w.Brokers, w.DLQTopic, producerProps(w.Kafka)); err != nil {
 		return nil, err
 	}
 	opts := w.Opts
@@ -143,4 +169,61 @@ func producerProps(props map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// pipelineOptions are the ingest options every command derives from the
+// configuration the same way.
+func pipelineOptions(cfg *Config) ingest.Options {
+	return ingest.Options{
+		Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
+		MaxRecordBytes: int(cfg.MaxRecordBytes), MaxBufferBytes: cfg.MaxBufferBytes,
+		MaxBatchPartitions: int(cfg.MaxBatchPartitions),
+		ShutdownTimeout:    cfg.ShutdownTimeout, OnIncompatible: cfg.OnIncompatible, OnError: cfg.OnError,
+	}
+}
+
+// dlqTable is the dead-letter table --dlq table names, or "".
+func dlqTable(cfg *Config) (string, error) {
+	if cfg.DLQ != "table" {
+		return "", nil
+	}
+	if cfg.DLQTable != "" {
+		return cfg.DLQTable, nil
+	}
+	ident, err := catalog.ParseIdentifier(cfg.Table)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(ingest.DeadLetterTableName(ident), "."), nil
+}
+
+// openKeyring loads the keyring file (local keys or KMS-wrapped ones) and
+// reloads it on an unknown key_id (rate-limited) or when reload is called.
+func openKeyring(ctx context.Context, cfg *Config, log *slog.Logger) (*keys.Reloader, error) {
+	r, err := keys.NewReloader(ctx, cfg.Keyring, keys.WithMissReloadInterval(cfg.KeyringReloadInterval), keys.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("--keyring: %w", err)
+	}
+	return r, nil
+}
+
+// reloadOnHUP reloads the keyring on every SIGHUP until ctx ends.
+func reloadOnHUP(ctx context.Context, r *keys.Reloader, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := r.Reload(ctx); err != nil {
+					log.Error("keyring reload on SIGHUP failed; the keys in use stay", "err", err)
+				} else {
+					log.Info("keyring reloaded", "keys", len(r.IDs()))
+				}
+			}
+		}
+	}()
 }
