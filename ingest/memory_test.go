@@ -48,14 +48,14 @@ func TestBoundedMemory(t *testing.T) {
 		t.Skip("integration test")
 	}
 	const (
-		limit    = 2 << 20
+		limit = 2 << 20
 		// The stated overhead (README, "Bounded memory"): a fixed part
 		// (clients, table metadata, one Parquet writer, the in-process
 		// broker of this test) plus the metadata of each data file of the
 		// commit in flight.
 		fixed   = 48 << 20
 		perFile = 12 << 10
-		events   = 40000
+		events  = 40000
 	)
 	e := newEnv(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -122,8 +122,8 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table, CatalogProps: props,
 		Static: true, Partitions: parts,
 		Until: func(context.Context, *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) { return until, nil },
-		Opts: popts,
-		Log: log, Kafka: kafkaProps,
+		Opts:  popts,
+		Log:   log, Kafka: kafkaProps,
 	})
 	if err != nil {
 		return err
