@@ -27,7 +27,7 @@ func (c *Config) backfillOptions(b *backfillConfig) []option {
 	var opts []option
 	for _, o := range c.runOptions() {
 		switch o.name {
-		case "start-from", "http":
+		case "start-from", "http", "compact-every", "target-file-size":
 			continue // a backfill has explicit ranges and no sidecar endpoints
 		}
 		opts = append(opts, o)

@@ -45,6 +45,9 @@ type Config struct {
 	DLQ                   string
 	DLQTable              string
 	KeyringReloadInterval time.Duration
+	// Background compaction (issue 5).
+	CompactEvery   time.Duration
+	TargetFileSize int64
 	// Storage: object storage and remote catalog settings (storage.go).
 	Storage storageConfig
 }
@@ -72,6 +75,8 @@ func defaultConfig() Config {
 		OnError:               "dlq",
 		DLQ:                   "topic",
 		KeyringReloadInterval: 10 * time.Second,
+		CompactEvery:          5 * time.Minute,
+		TargetFileSize:        128 << 20,
 	}
 }
 
@@ -212,6 +217,8 @@ func (c *Config) runOptions() []option {
 		stringOpt("on-error", "a record that cannot be ingested: dlq (dead-letter it, go on) or fail (commit what came before, then stop)", &c.OnError),
 		stringOpt("dlq", "dead-letter sink: topic (--dlq-topic) or table (--dlq-table)", &c.DLQ),
 		stringOpt("dlq-table", "dead-letter Iceberg table (default <table>_dlq)", &c.DLQTable),
+		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
+		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
 		durationOpt("keyring-reload-interval", "at most one keyring reload per interval when an unknown key_id arrives (SIGHUP reloads at once)", &c.KeyringReloadInterval),
 	}, c.Storage.options()...)
 }
@@ -376,6 +383,12 @@ func (c *Config) validate() error {
 	}
 	if c.DLQ != "topic" && c.DLQ != "table" {
 		errs = append(errs, fmt.Errorf("--dlq: want topic or table, got %q", c.DLQ))
+	}
+	if c.CompactEvery < 0 {
+		errs = append(errs, fmt.Errorf("--compact-every: must not be negative, got %s", c.CompactEvery))
+	}
+	if c.TargetFileSize <= 0 {
+		errs = append(errs, fmt.Errorf("--target-file-size: must be positive, got %d", c.TargetFileSize))
 	}
 	if c.KeyringReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--keyring-reload-interval: must be positive, got %s", c.KeyringReloadInterval))

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/telemetry"
 )
@@ -66,7 +68,14 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		_ = a.Close(context.WithoutCancel(ctx))
 		return err
 	}
+	stopCompactor, err := startCompactor(ctx, &cfg, props, metrics, log)
+	if err != nil {
+		stopHTTP()
+		_ = a.Close(context.WithoutCancel(ctx))
+		return err
+	}
 	runErr := a.Pipeline.Run(ctx)
+	stopCompactor()
 	closeErr := a.Close(context.WithoutCancel(ctx))
 	stopHTTP()
 	st := a.Pipeline.Stats()
@@ -111,5 +120,49 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 	return func() {
 		_ = srv.Shutdown(context.Background())
 		<-done
+	}, nil
+}
+
+// startCompactor runs compaction and table maintenance in the background
+// every --compact-every, on a catalog connection of its own, until the
+// returned function is called. Its commits never fail the ingest: they are
+// pinned to the state they planned from and give up on conflict.
+func startCompactor(ctx context.Context, cfg *Config, props map[string]string, m *telemetry.Metrics, log *slog.Logger) (func(), error) {
+	if cfg.CompactEvery <= 0 {
+		return func() {}, nil
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, props)
+	if err != nil {
+		return nil, fmt.Errorf("compactor catalog: %w", err)
+	}
+	ident, _ := catalog.ParseIdentifier(cfg.Table) // validated
+	comp, err := compaction.New(cat, ident, compaction.Options{TargetFileSize: cfg.TargetFileSize})
+	if err != nil {
+		return nil, err
+	}
+	m.WatchCompactor(comp.Stats)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := comp.Run(cctx, cfg.CompactEvery, func(r compaction.Report, err error) {
+			if err != nil {
+				log.Warn("compaction run failed; the next run tries again", "err", err)
+				return
+			}
+			log.Info("compaction", "files_rewritten", r.FilesRewritten, "files_written", r.FilesWritten,
+				"conflicts", r.Conflicts, "groups_given_up", r.GroupsGivenUp,
+				"snapshots_expired", r.SnapshotsExpired, "orphans_removed", len(r.Orphans))
+		})
+		if err != nil {
+			log.Error("compactor stopped", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		if c, ok := cat.(io.Closer); ok {
+			_ = c.Close()
+		}
 	}, nil
 }

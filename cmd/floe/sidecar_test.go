@@ -46,7 +46,7 @@ func TestSidecarEndpoints(t *testing.T) {
 	}
 	e := newProcEnv(t, 2)
 	addr := freeAddr(t)
-	c := startChild(t, e.runArgs("sidecar", "--trigger", "200ms", "--http", addr, "--log-format", "json")...)
+	c := startChild(t, e.runArgs("sidecar", "--trigger", "200ms", "--http", addr, "--log-format", "json", "--compact-every", "1s")...)
 	defer c.kill()
 	base := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
@@ -83,6 +83,7 @@ func TestSidecarEndpoints(t *testing.T) {
 		"floe_commits_total", "floe_commit_duration_seconds_count", "floe_commit_rows_sum",
 		"floe_commit_bytes_sum", "floe_data_files_written_total", "floe_data_bytes_written_total",
 		"floe_last_commit_timestamp_seconds", "floe_schema_versions_seen",
+		"floe_compaction_runs_total",
 	}
 	for _, name := range moves {
 		b, _ := metricValue(before, name)
