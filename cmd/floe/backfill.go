@@ -78,7 +78,10 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		return usageError{err}
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	kafkaProps, _ := parseKafkaConfig(cfg.KafkaConfig)
+	kafkaProps, regOpts, err := connectionSettings(&cfg, getenv)
+	if err != nil {
+		return err
+	}
 
 	props, err := cfg.Storage.props(getenv)
 	if err != nil {
@@ -123,7 +126,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		Static: true, Partitions: parts,
 		Until: func(context.Context, *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) { return until, nil },
 		Opts:  popts,
-		Log:   log, Kafka: kafkaProps,
+		Log:   log, Kafka: kafkaProps, RegistryOpts: regOpts,
 	})
 	if err != nil {
 		return err

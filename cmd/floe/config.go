@@ -45,6 +45,8 @@ type Config struct {
 	DLQ                   string
 	DLQTable              string
 	KeyringReloadInterval time.Duration
+	// Transport security (transport.go).
+	Transport transportConfig
 	// Background compaction (issue 5).
 	CompactEvery   time.Duration
 	TargetFileSize int64
@@ -220,7 +222,7 @@ func (c *Config) runOptions() []option {
 		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
 		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
 		durationOpt("keyring-reload-interval", "at most one keyring reload per interval when an unknown key_id arrives (SIGHUP reloads at once)", &c.KeyringReloadInterval),
-	}, c.Storage.options()...)
+	}, append(c.Storage.options(), c.Transport.options()...)...)
 }
 
 // load fills the options from a YAML file, the environment and the
@@ -369,6 +371,7 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
 	}
+	errs = append(errs, c.Transport.validate())
 	if c.MaxRecordBytes <= 0 {
 		errs = append(errs, fmt.Errorf("--max-record-bytes: must be positive, got %d", c.MaxRecordBytes))
 	}
@@ -417,6 +420,8 @@ func (u usageError) Unwrap() error { return u.err }
 var reservedKafka = map[string]bool{
 	"enable.auto.commit": true, "enable.auto.offset.store": true, "group.id": true,
 	"bootstrap.servers": true, "enable.idempotence": true,
+	// Secrets never go on a command line: see transport.go.
+	"sasl.password": true, "ssl.key.password": true,
 }
 
 // parseKafkaConfig reads "k=v,k=v".

@@ -47,7 +47,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	if cfg.StartFrom == "latest" {
 		start = ingest.StartLatest
 	}
-	kafkaProps, _ := parseKafkaConfig(cfg.KafkaConfig) // validated above
+	kafkaProps, regOpts, err := connectionSettings(&cfg, getenv)
+	if err != nil {
+		return err
+	}
 	metrics := telemetry.NewMetrics(nil)
 	popts := pipelineOptions(&cfg)
 	popts.StartFrom, popts.Observer = start, metrics
@@ -57,7 +60,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table, CatalogProps: props,
 		Opts:  popts,
 		Log:   log,
-		Kafka: kafkaProps,
+		Kafka: kafkaProps, RegistryOpts: regOpts,
 	})
 	if err != nil {
 		return err

@@ -36,8 +36,10 @@ type wiring struct {
 	// Until, if set, computes the end offsets of a bounded run once the
 	// source exists.
 	Until func(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error)
-	Opts  ingest.Options
-	Log   *slog.Logger
+	// RegistryOpts configure the registry client (auth, TLS).
+	RegistryOpts []schema.RegistryOption
+	Opts         ingest.Options
+	Log          *slog.Logger
 	// DLQTable, when set, sends dead letters to this Iceberg table
 	// instead of DLQTopic.
 	DLQTable string
@@ -81,7 +83,7 @@ func (a *assembled) Close(ctx context.Context) error {
 }
 
 func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
-	reg, err := schema.NewRegistry(w.RegistryURL)
+	reg, err := schema.NewRegistry(w.RegistryURL, w.RegistryOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
@@ -226,4 +228,25 @@ func reloadOnHUP(ctx context.Context, r *keys.Reloader, log *slog.Logger) {
 			}
 		}
 	}()
+}
+
+// connectionSettings turns the transport settings and --kafka-config into
+// librdkafka properties and registry options.
+func connectionSettings(cfg *Config, getenv func(string) string) (map[string]string, []schema.RegistryOption, error) {
+	kafka, err := parseKafkaConfig(cfg.KafkaConfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	sec, err := cfg.Transport.kafkaProps(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range sec {
+		kafka[k] = v
+	}
+	reg, err := cfg.Transport.registryOptions(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kafka, reg, nil
 }

@@ -2,6 +2,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -42,7 +44,21 @@ type Options struct {
 	// RegisterSchemas registers the contract schemas at start (see
 	// contract.Register); the ids are in Stack.IDs.
 	RegisterSchemas bool
+
+	// KafkaTLS, when set, makes the broker accept TLS only.
+	KafkaTLS *tls.Config
+	// KafkaSASL, when set, makes the broker require SASL with this user
+	// (Mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512).
+	KafkaSASL *SASLUser
+	// RegistryTLS, when set, serves the registry over HTTPS.
+	RegistryTLS *tls.Config
+	// RegistryUser and RegistryPassword, when set, make the registry
+	// require HTTP basic auth.
+	RegistryUser, RegistryPassword string
 }
+
+// SASLUser is a broker user.
+type SASLUser struct{ Mechanism, User, Password string }
 
 func (o *Options) ensureDefaults() {
 	if o.Topic == "" {
@@ -115,6 +131,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.DataDir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
 	}
+	if opts.KafkaTLS != nil {
+		kopts = append(kopts, kfake.TLS(opts.KafkaTLS))
+	}
+	if u := opts.KafkaSASL; u != nil {
+		kopts = append(kopts, kfake.EnableSASL(), kfake.Superuser(u.Mechanism, u.User, u.Password))
+	}
 	if opts.KafkaLogger != nil {
 		kopts = append(kopts, kfake.WithLogger(opts.KafkaLogger))
 	}
@@ -137,10 +159,19 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		cluster.Close()
 		return nil, fmt.Errorf("devstack: start registry: %w", err)
 	}
-	registry := srfake.NewRegistry()
+	var regOpts []srfake.Option
+	if opts.RegistryUser != "" {
+		regOpts = append(regOpts, srfake.WithAuth("Basic "+base64.StdEncoding.EncodeToString([]byte(opts.RegistryUser+":"+opts.RegistryPassword))))
+	}
+	registry := srfake.NewRegistry(regOpts...)
+	scheme := "http://"
+	if opts.RegistryTLS != nil {
+		ln = tls.NewListener(ln, opts.RegistryTLS)
+		scheme = "https://"
+	}
 	s := &Stack{
 		Brokers:     cluster.ListenAddrs(),
-		RegistryURL: "http://" + ln.Addr().String(),
+		RegistryURL: scheme + ln.Addr().String(),
 		Topic:       opts.Topic,
 		Partitions:  opts.Partitions,
 		cluster:     cluster,
