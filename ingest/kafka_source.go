@@ -374,3 +374,22 @@ func (s *KafkaSource) CachedHighWatermark(tp TopicPartition) (int64, bool) {
 	}
 	return high, true
 }
+
+// EndOffsets captures the high watermark of every partition of the topic:
+// where a bounded run (demo, bench) stops.
+func (s *KafkaSource) EndOffsets(ctx context.Context) (map[TopicPartition]int64, error) {
+	parts, err := s.TopicPartitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ends := make(map[TopicPartition]int64, len(parts))
+	for _, p := range parts {
+		tp := TopicPartition{Topic: s.cfg.Topic, Partition: p}
+		_, high, err := s.Watermarks(tp)
+		if err != nil {
+			return nil, fmt.Errorf("end offset of %s[%d]: %w", tp.Topic, p, err)
+		}
+		ends[tp] = high
+	}
+	return ends, nil
+}

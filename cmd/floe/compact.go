@@ -15,7 +15,7 @@ import (
 type compactConfig struct {
 	Catalog, Warehouse, Table string
 	TargetFileSize            int64
-	DryRun                    string
+	DryRun                    bool
 	ExpireKeepLast            int64
 	ExpireOlderThan           time.Duration
 	OrphanOlderThan           time.Duration
@@ -26,7 +26,6 @@ func defaultCompactConfig() compactConfig {
 	return compactConfig{
 		Catalog: d.Catalog, Warehouse: d.Warehouse, Table: d.Table,
 		TargetFileSize:  compaction.DefaultTargetFileSize,
-		DryRun:          "false",
 		ExpireKeepLast:  compaction.DefaultExpireKeepLast,
 		ExpireOlderThan: compaction.DefaultExpireOlderThan,
 		OrphanOlderThan: compaction.DefaultOrphanOlderThan,
@@ -39,7 +38,7 @@ func (c *compactConfig) options() []option {
 		stringOpt("warehouse", "warehouse location: file:///path/warehouse", &c.Warehouse),
 		stringOpt("table", "table identifier, namespace.name", &c.Table),
 		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
-		stringOpt("dry-run", "true: print the plan and change nothing", &c.DryRun),
+		boolOpt("dry-run", "print the plan and change nothing", &c.DryRun),
 		intOpt("expire-keep-last", "snapshots always kept", &c.ExpireKeepLast),
 		durationOpt("expire-older-than", "older snapshots beyond the last --expire-keep-last are expired", &c.ExpireOlderThan),
 		durationOpt("orphan-older-than", "unreferenced files younger than this are never deleted (at least 1h)", &c.OrphanOlderThan),
@@ -50,7 +49,6 @@ func (c *compactConfig) options() []option {
 // prints what it planned and did.
 func cmdCompact(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := defaultCompactConfig()
-	args = bareDryRun(args)
 	rest, err := load("floe compact", cfg.options(), args, getenv, stderr)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -59,14 +57,7 @@ func cmdCompact(ctx context.Context, args []string, getenv func(string) string, 
 	if len(rest) > 0 {
 		err = errors.Join(err, fmt.Errorf("unexpected arguments: %v", rest))
 	}
-	dry := false
-	switch cfg.DryRun {
-	case "true", "1", "yes":
-		dry = true
-	case "false", "0", "no", "":
-	default:
-		err = errors.Join(err, fmt.Errorf("--dry-run: want true or false, got %q", cfg.DryRun))
-	}
+	dry := cfg.DryRun
 	ident, perr := catalog.ParseIdentifier(cfg.Table)
 	if perr != nil {
 		err = errors.Join(err, fmt.Errorf("--table: %w", perr))
@@ -117,16 +108,4 @@ func printReport(w io.Writer, tbl string, r compaction.Report) {
 		fmt.Fprintf(w, "  %s\n", o)
 	}
 	fmt.Fprintf(w, "took %s\n", r.Duration.Round(time.Millisecond))
-}
-
-// bareDryRun lets --dry-run stand alone, as a boolean flag does.
-func bareDryRun(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a == "--dry-run" || a == "-dry-run" {
-			a = "--dry-run=true"
-		}
-		out[i] = a
-	}
-	return out
 }

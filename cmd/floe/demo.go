@@ -117,9 +117,11 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		Warehouse: "file://" + filepath.Join(dir, "warehouse"),
 		Table:     "payments.transactions",
 		Static:    true,
-		Until:     endOffsets,
-		Opts:      ingest.Options{Trigger: dc.trigger},
-		Log:       log,
+		Until: func(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) {
+			return src.EndOffsets(ctx)
+		},
+		Opts: ingest.Options{Trigger: dc.trigger},
+		Log:  log,
 	})
 	if err != nil {
 		return err
@@ -152,25 +154,6 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	rep.print(stdout)
 	fmt.Fprintf(stdout, "done in %s\n", time.Since(began).Round(10*time.Millisecond))
 	return nil
-}
-
-// endOffsets captures the high watermark of every partition: a bounded run
-// stops there.
-func endOffsets(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) {
-	parts, err := src.TopicPartitions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ends := make(map[ingest.TopicPartition]int64, len(parts))
-	for _, p := range parts {
-		tp := ingest.TopicPartition{Topic: src.Topic(), Partition: p}
-		_, high, err := src.Watermarks(tp)
-		if err != nil {
-			return nil, fmt.Errorf("end offset of %s[%d]: %w", tp.Topic, p, err)
-		}
-		ends[tp] = high
-	}
-	return ends, nil
 }
 
 func humanBytes(n int64) string {

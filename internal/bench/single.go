@@ -143,7 +143,7 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 		},
 	}
 	if c.Rate == 0 {
-		ends, err := endOffsets(ctx, src)
+		ends, err := src.EndOffsets(ctx)
 		if err != nil {
 			return res, err
 		}
@@ -221,23 +221,6 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 	return res, nil
 }
 
-// endOffsets captures the high watermark of every partition.
-func endOffsets(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) {
-	parts, err := src.TopicPartitions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ends := make(map[ingest.TopicPartition]int64, len(parts))
-	for _, p := range parts {
-		tp := ingest.TopicPartition{Topic: src.Topic(), Partition: p}
-		_, high, err := src.Watermarks(tp)
-		if err != nil {
-			return nil, fmt.Errorf("end offset of %s[%d]: %w", tp.Topic, p, err)
-		}
-		ends[tp] = high
-	}
-	return ends, nil
-}
 
 type usage struct {
 	cpu    float64 // user + system seconds
