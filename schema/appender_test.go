@@ -197,3 +197,50 @@ func TestPayloadDecimalPrecision(t *testing.T) {
 		}
 	}
 }
+
+// TestPayloadNestedDecimalPrecision: a decimal inside a nested record, an
+// array, a map or a union member that exceeds its precision is refused as
+// bad_payload (it used to be stored as null: a value lost without a trace).
+func TestPayloadNestedDecimalPrecision(t *testing.T) {
+	dec := `{"type":"bytes","logicalType":"decimal","precision":4,"scale":2}`
+	w := mustCompile(t, payment(
+		`{"name":"fee","type":{"type":"record","name":"Fee","fields":[{"name":"value","type":`+dec+`}]}}`,
+		`{"name":"legs","type":{"type":"array","items":`+dec+`}}`,
+		`{"name":"taxes","type":{"type":"map","values":`+dec+`}}`,
+		`{"name":"tip","type":["null",`+dec+`]}`,
+	))
+	if !w.deepDecimals {
+		t.Fatal("nested decimals not detected")
+	}
+	ok, big1 := big.NewRat(9999, 100), big.NewRat(10000, 100)
+	base := func() map[string]any {
+		return map[string]any{"currency": "X", "merchant_id": "m",
+			"fee": map[string]any{"value": ok}, "legs": []any{ok, ok},
+			"taxes": map[string]any{"vat": ok}, "tip": map[string]any{"bytes.decimal": ok}}
+	}
+	for _, tc := range []struct {
+		name string
+		mut  func(map[string]any)
+		path string
+	}{
+		{"all fit", func(map[string]any) {}, ""},
+		{"record", func(m map[string]any) { m["fee"] = map[string]any{"value": big1} }, `"fee.value"`},
+		{"array", func(m map[string]any) { m["legs"] = []any{ok, big1} }, `"legs[]"`},
+		{"map", func(m map[string]any) { m["taxes"] = map[string]any{"vat": big1} }, `"taxes{}"`},
+		{"union", func(m map[string]any) { m["tip"] = map[string]any{"bytes.decimal": big1} }, `"tip"`},
+	} {
+		v := base()
+		tc.mut(v)
+		body, err := w.Codec.BinaryFromNative(nil, v)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		_, err = decodePayload(w, body)
+		switch {
+		case tc.path == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.path != "" && (!errors.Is(err, ErrBadPayload) || !strings.Contains(err.Error(), tc.path)):
+			t.Errorf("%s: %v, want bad_payload naming %s", tc.name, err, tc.path)
+		}
+	}
+}

@@ -151,6 +151,11 @@ func decodePayload(s *Schema, body []byte) (Payload, error) {
 			return Payload{}, fmt.Errorf("schema: payload: %w: schema %d: field %q exceeds decimal precision %d", ErrBadPayload, s.ID, f.name, f.precision)
 		}
 	}
+	if s.deepDecimals {
+		if err := checkDecimals(s.root, m, ""); err != nil {
+			return Payload{}, fmt.Errorf("schema: payload: %w: schema %d: %w", ErrBadPayload, s.ID, err)
+		}
+	}
 	return Payload{Schema: s, Fields: m}, nil
 }
 

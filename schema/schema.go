@@ -17,6 +17,9 @@ type Schema struct {
 	envelopeErr error // why the schema is not an envelope; nil if it is
 	paymentErr  error // why the schema is not a Payment; nil if it is
 	decimals    []decimalField
+	// deepDecimals: a decimal sits inside a nested record, array, map or
+	// union member, so decoded values are walked (checkDecimals).
+	deepDecimals bool
 }
 
 // decimalField is a top-level decimal field, whose values are checked
@@ -47,6 +50,7 @@ func Compile(id uint32, text string) (*Schema, error) {
 				s.decimals = append(s.decimals, decimalField{name: f.name, precision: t.precision, scale: t.scale})
 			}
 		}
+		s.deepDecimals = hasNestedDecimal(root)
 	}
 	return s, nil
 }
