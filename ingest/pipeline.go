@@ -666,7 +666,8 @@ func (p *Pipeline) startOffsets(ctx context.Context, tps []TopicPartition) (map[
 		} else if off, ok := p.opts.Start[tp]; ok {
 			st.next, st.nextKnown = off, true
 			starts[tp] = off
-			p.batch.touched = true // record the explicit start
+			p.batch.touched = true // record the explicit start at the next trigger
+			p.batch.open(p.opts.Now())
 		} else {
 			starts[tp] = p.opts.StartFrom
 			if p.opts.StartFrom == StartLatest {
@@ -679,7 +680,11 @@ func (p *Pipeline) startOffsets(ctx context.Context, tps []TopicPartition) (map[
 					}
 					st.next, st.nextKnown = high, true
 					starts[tp] = high
-					p.batch.touched = true // record the resolved start
+					// Record the resolved start at the next trigger even
+					// if no record comes: a restart must not resolve
+					// "latest" again and skip what arrived meanwhile.
+					p.batch.touched = true
+					p.batch.open(p.opts.Now())
 				}
 			}
 		}
