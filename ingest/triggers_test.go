@@ -1,0 +1,208 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	iceberggo "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/internal/contract"
+	"github.com/floe-io/floe/schema"
+)
+
+// The trigger tests drive the run loop alone, with in-memory stand-ins
+// for Kafka, the decoders and the table, and a clock the test moves.
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// fakeSource hands out records in polls of `per`, advancing the clock by
+// `step` per poll, and stops the run when it runs out.
+type fakeSource struct {
+	recs    []ingest.Record
+	per     int
+	step    time.Duration
+	clk     *clock
+	cancel  context.CancelFunc
+	started bool
+}
+
+func (s *fakeSource) Poll(ctx context.Context, rb ingest.Rebalancer, _ int, _ time.Duration) ([]ingest.Record, error) {
+	if !s.started {
+		s.started = true
+		if _, err := rb.Assigned(ctx, []ingest.TopicPartition{{Topic: "t", Partition: 0}}); err != nil {
+			return nil, err
+		}
+	}
+	s.clk.t = s.clk.t.Add(s.step)
+	if len(s.recs) == 0 {
+		s.cancel()
+		return nil, nil
+	}
+	n := min(s.per, len(s.recs))
+	out := s.recs[:n]
+	s.recs = s.recs[n:]
+	return out, nil
+}
+func (s *fakeSource) Seek(context.Context, map[ingest.TopicPartition]int64) error { return nil }
+func (s *fakeSource) Pause([]ingest.TopicPartition) error                          { return nil }
+func (s *fakeSource) Resume([]ingest.TopicPartition) error                         { return nil }
+func (s *fakeSource) CommitGroupOffsets(map[ingest.TopicPartition]int64) error     { return nil }
+func (s *fakeSource) Close() error                                                 { return nil }
+
+// fakeDecoder: the record value is the merchant id; every payload is a
+// v1 Payment of that merchant.
+type fakeDecoder struct{ s *schema.Schema }
+
+func (d fakeDecoder) Envelope(_ context.Context, v []byte) (schema.Envelope, error) {
+	return schema.Envelope{TransactionID: "tx", EventTime: time.Unix(0, 0).UTC(), KeyID: "k", Payload: v}, nil
+}
+
+func (d fakeDecoder) Payload(_ context.Context, pt []byte) (schema.Payload, error) {
+	return schema.Payload{Schema: d.s, Fields: map[string]any{
+		"amount": big.NewRat(1, 1), "currency": "USD", "user_id": "u", "merchant_id": string(pt), "status": "CAPTURED",
+	}}, nil
+}
+
+type plainOpener struct{}
+
+func (plainOpener) Open(dst []byte, _ string, payload, _ []byte) ([]byte, error) {
+	return append(dst, payload...), nil
+}
+
+type fakeWriter struct {
+	sc      *iceberggo.Schema
+	arrow   *arrow.Schema
+	commits []int64 // rows per commit
+}
+
+func (w *fakeWriter) Schema() *iceberggo.Schema  { return w.sc }
+func (w *fakeWriter) ArrowSchema() *arrow.Schema { return w.arrow }
+func (w *fakeWriter) PartitionColumns() []string { return []string{"currency", "merchant_id"} }
+func (w *fakeWriter) Offsets(context.Context, string) (iceberg.Offsets, error) {
+	return iceberg.Offsets{}, nil
+}
+func (w *fakeWriter) Evolve(context.Context, []iceberg.Change) error { return nil }
+func (w *fakeWriter) Commit(_ context.Context, b iceberg.Batch) (iceberg.CommitResult, error) {
+	var rows int64
+	for _, r := range b.Records {
+		rows += r.NumRows()
+		r.Release()
+	}
+	w.commits = append(w.commits, rows)
+	return iceberg.CommitResult{Rows: rows}, nil
+}
+
+type nopDLQ struct{}
+
+func (nopDLQ) Send(context.Context, ingest.DeadLetter) error { return nil }
+func (nopDLQ) Flush(context.Context) error                   { return nil }
+func (nopDLQ) Close(context.Context) error                   { return nil }
+
+// runTriggers runs n records (merchant i%merchants, value size bytes) in
+// polls of per records, step apart, and returns the rows of each commit.
+func runTriggers(t *testing.T, n, merchants, per int, step time.Duration, opts ingest.Options) ([]int64, []string) {
+	t.Helper()
+	v1, err := schema.Compile(2, contract.PaymentV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := schema.TableSchema()
+	if changes, err := schema.Plan(sc, v1); err != nil || len(changes) != 0 {
+		t.Fatalf("v1 against the new table: %v %v", changes, err)
+	}
+	as, err := table.SchemaToArrowSchema(sc, nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Unix(1000, 0)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &fakeSource{per: per, step: step, clk: clk, cancel: cancel}
+	for i := range n {
+		src.recs = append(src.recs, ingest.Record{Topic: "t", Partition: 0, Offset: int64(i), Value: []byte(fmt.Sprintf("m-%05d", i%merchants))})
+	}
+	w := &fakeWriter{sc: sc, arrow: as}
+	var reasons []string
+	opts.Group, opts.Now = "g", clk.now
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.OnCommit = func(ci ingest.CommitInfo) { reasons = append(reasons, ci.Reason) }
+	p, err := ingest.New(src, fakeDecoder{v1}, plainOpener{}, w, nopDLQ{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return w.commits, reasons
+}
+
+func sum(xs []int64) (s int64) {
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+func TestTriggers(t *testing.T) {
+	t.Run("interval", func(t *testing.T) {
+		// 100 records per poll, polls 100 ms apart, 1 s trigger: a commit
+		// every 10 polls (the first record opens the batch).
+		commits, reasons := runTriggers(t, 5000, 10, 100, 100*time.Millisecond, ingest.Options{Trigger: time.Second})
+		if sum(commits) != 5000 {
+			t.Fatalf("%d rows committed, want 5000", sum(commits))
+		}
+		for i, c := range commits[:len(commits)-1] {
+			if c != 1000 && c != 1100 || reasons[i] != "interval" {
+				t.Errorf("commit %d: %d rows (%s), want ~1000 on the interval", i, c, reasons[i])
+			}
+		}
+	})
+	t.Run("rows", func(t *testing.T) {
+		commits, reasons := runTriggers(t, 1000, 10, 300, time.Millisecond, ingest.Options{Trigger: time.Hour, MaxBatchRows: 64})
+		for i, c := range commits[:len(commits)-1] {
+			if c != 64 || reasons[i] != "rows" {
+				t.Errorf("commit %d: %d rows (%s), want exactly 64 by rows", i, c, reasons[i])
+			}
+		}
+		if sum(commits) != 1000 {
+			t.Errorf("%d rows committed", sum(commits))
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		// Each record is 7 bytes: 700 bytes is 100 records.
+		commits, reasons := runTriggers(t, 1000, 10, 300, time.Millisecond, ingest.Options{Trigger: time.Hour, MaxBatchBytes: 700})
+		for i, c := range commits[:len(commits)-1] {
+			if c != 100 || reasons[i] != "bytes" {
+				t.Errorf("commit %d: %d rows (%s), want 100 by bytes", i, c, reasons[i])
+			}
+		}
+	})
+	t.Run("partitions", func(t *testing.T) {
+		commits, reasons := runTriggers(t, 1000, 1000, 300, time.Millisecond, ingest.Options{Trigger: time.Hour, MaxBatchPartitions: 250})
+		for i, c := range commits[:len(commits)-1] {
+			if c != 250 || reasons[i] != "partitions" {
+				t.Errorf("commit %d: %d rows (%s), want 250 distinct merchants", i, c, reasons[i])
+			}
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		commits, reasons := runTriggers(t, 20000, 10, 1000, time.Millisecond, ingest.Options{Trigger: time.Hour, MaxBufferBytes: 256 << 10})
+		if len(commits) < 3 || reasons[0] != "memory" {
+			t.Errorf("commits %v (%v): want several, by memory", commits, reasons)
+		}
+		if sum(commits) != 20000 {
+			t.Errorf("%d rows committed", sum(commits))
+		}
+	})
+}
