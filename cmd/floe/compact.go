@@ -19,6 +19,8 @@ type compactConfig struct {
 	ExpireKeepLast            int64
 	ExpireOlderThan           time.Duration
 	OrphanOlderThan           time.Duration
+	// Storage: S3 and remote catalog settings, as in floe run.
+	Storage storageConfig
 }
 
 func defaultCompactConfig() compactConfig {
@@ -33,7 +35,7 @@ func defaultCompactConfig() compactConfig {
 }
 
 func (c *compactConfig) options() []option {
-	return []option{
+	return append([]option{
 		stringOpt("catalog", "catalog URI: sqlite:///path/catalog.db", &c.Catalog),
 		stringOpt("warehouse", "warehouse location: file:///path/warehouse", &c.Warehouse),
 		stringOpt("table", "table identifier, namespace.name", &c.Table),
@@ -42,7 +44,7 @@ func (c *compactConfig) options() []option {
 		intOpt("expire-keep-last", "snapshots always kept", &c.ExpireKeepLast),
 		durationOpt("expire-older-than", "older snapshots beyond the last --expire-keep-last are expired", &c.ExpireOlderThan),
 		durationOpt("orphan-older-than", "unreferenced files younger than this are never deleted (at least 1h)", &c.OrphanOlderThan),
-	}
+	}, c.Storage.options()...)
 }
 
 // cmdCompact runs one compaction and maintenance pass over a table and
@@ -66,11 +68,15 @@ func cmdCompact(ctx context.Context, args []string, getenv func(string) string, 
 		TargetFileSize: cfg.TargetFileSize, ExpireKeepLast: int(cfg.ExpireKeepLast),
 		ExpireOlderThan: cfg.ExpireOlderThan, OrphanOlderThan: cfg.OrphanOlderThan, DryRun: dry,
 	}
-	err = errors.Join(err, opts.Validate())
+	err = errors.Join(err, opts.Validate(), cfg.Storage.validate())
 	if err != nil {
 		return usageError{err}
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, nil)
+	props, err := cfg.Storage.props(getenv)
+	if err != nil {
+		return usageError{err}
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, props)
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
