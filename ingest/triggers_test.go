@@ -55,10 +55,10 @@ func (s *fakeSource) Poll(ctx context.Context, rb ingest.Rebalancer, _ int, _ ti
 	return out, nil
 }
 func (s *fakeSource) Seek(context.Context, map[ingest.TopicPartition]int64) error { return nil }
-func (s *fakeSource) Pause([]ingest.TopicPartition) error                          { return nil }
-func (s *fakeSource) Resume([]ingest.TopicPartition) error                         { return nil }
-func (s *fakeSource) CommitGroupOffsets(map[ingest.TopicPartition]int64) error     { return nil }
-func (s *fakeSource) Close() error                                                 { return nil }
+func (s *fakeSource) Pause([]ingest.TopicPartition) error                         { return nil }
+func (s *fakeSource) Resume([]ingest.TopicPartition) error                        { return nil }
+func (s *fakeSource) CommitGroupOffsets(map[ingest.TopicPartition]int64) error    { return nil }
+func (s *fakeSource) Close() error                                                { return nil }
 
 // fakeDecoder: the record value is the merchant id; every payload is a
 // v1 Payment of that merchant.

@@ -221,7 +221,6 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 	return res, nil
 }
 
-
 type usage struct {
 	cpu    float64 // user + system seconds
 	maxRSS int64   // bytes
