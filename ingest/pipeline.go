@@ -85,8 +85,10 @@ type Options struct {
 	// commit: this bounds a commit's size with many merchants.
 	MaxBatchPartitions int
 	// MaxBufferBytes bounds the memory the buffered rows take (Arrow
-	// builders, measured by the allocator): reaching it commits at once,
-	// and fetching waits for that commit (default 256 MiB).
+	// builders, measured by the allocator): reaching it commits at once.
+	// One batch may be committing in the background while the next one
+	// fills, so the rows held take at most twice this; a flush waits for
+	// the commit before, which pauses fetching (default 256 MiB).
 	MaxBufferBytes int64
 	// OnError is what a record that cannot be ingested does:
 	// OnErrorDLQ (default) dead-letters it, OnErrorFail commits what came
@@ -196,8 +198,12 @@ type Pipeline struct {
 	ptBuf     []byte
 	stats     statsCounter
 	lagAt     time.Time
-	partCols  []string
-	keyBuf    []byte
+	inflight  *inflight
+	// inflightBytes is what the batch being committed held when handed
+	// off; its buffers are freed once the commit has written them.
+	inflightBytes int64
+	partCols      []string
+	keyBuf        []byte
 }
 
 type partState struct {
@@ -278,6 +284,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.batch.release()
 	err := p.loop(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
+		// Let a commit in flight finish (it may well succeed) so no
+		// goroutine outlives Run; its error adds nothing to err.
+		_ = p.await(context.WithoutCancel(ctx))
 		return err
 	}
 	if err == nil && ctx.Err() == nil {
@@ -307,18 +316,30 @@ func (p *Pipeline) loop(ctx context.Context) error {
 			}
 			// Size thresholds hold per record, not per poll.
 			if reason := p.full(); reason != "" {
-				if err := p.flush(ctx, reason); err != nil {
+				if err := p.flushAsync(ctx, reason); err != nil {
 					return err
 				}
 			}
 		}
 		p.checkEnds()
+		// Apply a background commit's outcome as soon as it is known, not
+		// only at the next flush: offsets, metrics and the log stay current
+		// when no more records come.
+		if in := p.inflight; in != nil {
+			select {
+			case <-in.done:
+				if err := p.await(ctx); err != nil {
+					return err
+				}
+			default:
+			}
+		}
 		if now := p.opts.Now(); now.Sub(p.lagAt) >= time.Second {
 			p.lagAt = now
 			p.reportLag()
 		}
 		if reason := p.due(); reason != "" {
-			if err := p.flush(ctx, reason); err != nil {
+			if err := p.flushAsync(ctx, reason); err != nil {
 				return err
 			}
 		}
@@ -352,7 +373,11 @@ func (p *Pipeline) full() string {
 		return "rows"
 	case b.bytes >= p.opts.MaxBatchBytes:
 		return "bytes"
-	case p.opts.Allocator.(*countingAllocator).Allocated() >= p.opts.MaxBufferBytes:
+	case p.opts.Allocator.(*countingAllocator).Allocated()-p.inflightBytes >= p.opts.MaxBufferBytes:
+		// Only this batch's share: the batch being committed in the
+		// background holds at most as much again, so buffered rows never
+		// take more than twice --max-buffer-bytes; and flushing waits for
+		// that commit first, which pauses fetching.
 		return "memory"
 	case len(b.partitions) >= p.opts.MaxBatchPartitions:
 		return "partitions"
@@ -569,9 +594,39 @@ func (p *Pipeline) checkEnds() {
 	}
 }
 
-// flush commits the batch: dead letters made durable first, then one
-// snapshot with the rows and the offsets.
+// flush commits the batch and waits for the commit: dead letters made
+// durable first, then one snapshot with the rows and the offsets.
 func (p *Pipeline) flush(ctx context.Context, reason string) error {
+	return p.flushMode(ctx, reason, true)
+}
+
+// flushAsync hands the batch to a commit running in the background and
+// returns: the loop consumes the next batch while this one's Parquet files
+// are written and committed. At most one commit is in flight; the next
+// flush (or anything that needs the table's offsets) waits for it first.
+func (p *Pipeline) flushAsync(ctx context.Context, reason string) error {
+	return p.flushMode(ctx, reason, false)
+}
+
+// inflight is a commit running in the background.
+type inflight struct {
+	done      chan struct{}
+	res       iceberg.CommitResult
+	err       error
+	committed time.Time
+	to        iceberg.Offsets
+	reason    string
+	opened    time.Time
+	dead      int64
+	rows      int64
+}
+
+func (p *Pipeline) flushMode(ctx context.Context, reason string, wait bool) error {
+	// The previous commit must have landed before this batch's From can be
+	// known (it starts where that one ends).
+	if err := p.await(ctx); err != nil {
+		return err
+	}
 	b := p.batch
 	if b.empty() {
 		b.opened = time.Time{}
@@ -590,35 +645,62 @@ func (p *Pipeline) flush(ctx context.Context, reason string) error {
 			from[tp] = st.committed
 		}
 	}
-	opened, dead, rows := b.opened, b.dead, b.rows
-	now := p.opts.Now()
-	rec, err := b.build(now)
+	in := &inflight{done: make(chan struct{}), to: to, reason: reason, opened: b.opened, dead: b.dead, rows: b.rows}
+	rec, err := b.build(p.opts.Now())
 	if err != nil {
 		return err
 	}
-	res, err := p.w.Commit(ctx, iceberg.Batch{Records: []arrow.RecordBatch{rec}, Group: p.opts.Group, From: from, To: to})
-	if errors.Is(err, iceberg.ErrFenced) {
+	batch := iceberg.Batch{Records: []arrow.RecordBatch{rec}, Group: p.opts.Group, From: from, To: to}
+	// The commit outlives a cancelled Run context: shutdown waits for it
+	// rather than abandoning files half committed.
+	cctx := context.WithoutCancel(ctx)
+	go func() {
+		defer close(in.done)
+		in.res, in.err = p.w.Commit(cctx, batch)
+		in.committed = time.Now()
+	}()
+	p.inflight = in
+	p.inflightBytes = p.opts.Allocator.(*countingAllocator).Allocated()
+	if wait {
+		return p.await(ctx)
+	}
+	return nil
+}
+
+// await waits for the commit in flight, if any, and applies its outcome:
+// offsets advance, or, if another writer had committed the same range,
+// everything held is dropped and the partitions resume from the table.
+func (p *Pipeline) await(ctx context.Context) error {
+	in := p.inflight
+	if in == nil {
+		return nil
+	}
+	<-in.done
+	p.inflight, p.inflightBytes = nil, 0
+	if errors.Is(in.err, iceberg.ErrFenced) {
 		p.stats.fenced()
 		p.opts.Observer.Fenced()
-		p.log.Warn("another writer committed these offsets first; dropping the batch and resuming from the table", "rows", rows, "err", err)
+		p.log.Warn("another writer committed these offsets first; dropping the batch and resuming from the table", "rows", in.rows, "err", in.err)
 		return p.resync(ctx)
 	}
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+	if in.err != nil {
+		return fmt.Errorf("commit: %w", in.err)
 	}
-	for tp, off := range to {
-		st := p.parts[tp]
-		st.committed, st.committedKnown = off, true
+	for tp, off := range in.to {
+		if st := p.parts[tp]; st != nil {
+			st.committed, st.committedKnown = off, true
+		}
 	}
-	if err := p.src.CommitGroupOffsets(to); err != nil {
+	if err := p.src.CommitGroupOffsets(in.to); err != nil {
 		p.log.Warn("committing consumer group offsets (for lag monitoring only)", "err", err)
 	}
-	info := CommitInfo{CommitResult: res, Reason: reason, DeadLetter: dead, Opened: opened, Committed: p.opts.Now(), Offsets: to}
+	res := in.res
+	info := CommitInfo{CommitResult: res, Reason: in.reason, DeadLetter: in.dead, Opened: in.opened, Committed: in.committed, Offsets: in.to}
 	p.stats.committed(info)
 	p.opts.Observer.Committed(info)
 	p.log.Info("commit", "snapshot_id", res.SnapshotID, "rows", res.Rows, "files", res.Files,
-		"bytes", res.Bytes, "dead_letter", dead, "duration_ms", res.Duration.Milliseconds(),
-		"attempts", res.Attempts, "trigger", reason)
+		"bytes", res.Bytes, "dead_letter", in.dead, "duration_ms", res.Duration.Milliseconds(),
+		"attempts", res.Attempts, "trigger", in.reason)
 	if p.opts.OnCommit != nil {
 		p.opts.OnCommit(info)
 	}
@@ -652,6 +734,10 @@ func (p *Pipeline) Assigned(ctx context.Context, tps []TopicPartition) (map[Topi
 }
 
 func (p *Pipeline) startOffsets(ctx context.Context, tps []TopicPartition) (map[TopicPartition]int64, error) {
+	// A commit in flight would move the table's offsets under our feet.
+	if err := p.await(ctx); err != nil {
+		return nil, err
+	}
 	recorded, err := p.w.Offsets(ctx, p.opts.Group)
 	if err != nil {
 		return nil, fmt.Errorf("reading offsets from the table: %w", err)
