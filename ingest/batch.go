@@ -84,9 +84,10 @@ func (b *batch) build(ingestedAt time.Time) (arrow.RecordBatch, error) {
 	return out, nil
 }
 
-func (b *batch) addPartition(key string) {
-	if _, ok := b.partitions[key]; !ok {
-		b.partitions[key] = struct{}{}
+// addPartition counts a row's partition; only a new partition allocates.
+func (b *batch) addPartition(key []byte) {
+	if _, ok := b.partitions[string(key)]; !ok {
+		b.partitions[string(key)] = struct{}{}
 	}
 }
 

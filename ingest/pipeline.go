@@ -204,6 +204,7 @@ type Pipeline struct {
 	inflightBytes int64
 	partCols      []string
 	keyBuf        []byte
+	aadBuf        []byte
 }
 
 type partState struct {
@@ -481,7 +482,8 @@ func (p *Pipeline) ingest(ctx context.Context, r *Record) error {
 	if err != nil {
 		return err
 	}
-	pt, err := p.keys.Open(p.ptBuf[:0], env.KeyID, env.Payload, []byte(env.TransactionID))
+	p.aadBuf = append(p.aadBuf[:0], env.TransactionID...) // AAD = transaction_id, no allocation per record
+	pt, err := p.keys.Open(p.ptBuf[:0], env.KeyID, env.Payload, p.aadBuf)
 	if err != nil {
 		return err
 	}
@@ -852,8 +854,9 @@ func (p *Pipeline) reportLag() {
 }
 
 // partitionKey identifies the table partition a payload's row lands in,
-// from the values of the partition source columns.
-func (p *Pipeline) partitionKey(pl *schema.Payload) string {
+// from the values of the partition source columns. The result is only
+// valid until the next call.
+func (p *Pipeline) partitionKey(pl *schema.Payload) []byte {
 	if p.partCols == nil {
 		p.partCols = []string{}
 		if pc, ok := p.w.(interface{ PartitionColumns() []string }); ok {
@@ -862,7 +865,13 @@ func (p *Pipeline) partitionKey(pl *schema.Payload) string {
 	}
 	p.keyBuf = p.keyBuf[:0]
 	for _, c := range p.partCols {
-		p.keyBuf = fmt.Appendf(p.keyBuf, "%v\x00", pl.Fields[c])
+		switch v := pl.Fields[c].(type) {
+		case string: // the contract's partition columns: no formatting
+			p.keyBuf = append(p.keyBuf, v...)
+		default:
+			p.keyBuf = fmt.Append(p.keyBuf, v)
+		}
+		p.keyBuf = append(p.keyBuf, 0)
 	}
-	return string(p.keyBuf)
+	return p.keyBuf
 }
