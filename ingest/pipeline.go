@@ -199,6 +199,7 @@ type Pipeline struct {
 	stats     statsCounter
 	lagAt     time.Time
 	inflight  *inflight
+	alloc     *countingAllocator // opts.Allocator, measuring the batch
 	// inflightBytes is what the batch being committed held when handed
 	// off; its buffers are freed once the commit has written them.
 	inflightBytes int64
@@ -256,9 +257,11 @@ func New(src Source, dec Decoder, keys Opener, w Writer, dlq DeadLetterSink, opt
 		return nil, errors.Join(errs...)
 	}
 	opts.setDefaults()
-	opts.Allocator = newCountingAllocator(opts.Allocator)
+	alloc := newCountingAllocator(opts.Allocator)
+	opts.Allocator = alloc
 	p := &Pipeline{
-		src: src, dec: dec, keys: keys, w: w, dlq: dlq, opts: opts, log: opts.Logger,
+		alloc: alloc,
+		src:   src, dec: dec, keys: keys, w: w, dlq: dlq, opts: opts, log: opts.Logger,
 		parts:     map[TopicPartition]*partState{},
 		appenders: map[uint32]appenderEntry{},
 		stats:     newStatsCounter(),
@@ -374,7 +377,7 @@ func (p *Pipeline) full() string {
 		return "rows"
 	case b.bytes >= p.opts.MaxBatchBytes:
 		return "bytes"
-	case p.opts.Allocator.(*countingAllocator).Allocated()-p.inflightBytes >= p.opts.MaxBufferBytes:
+	case p.alloc.Allocated()-p.inflightBytes >= p.opts.MaxBufferBytes:
 		// Only this batch's share: the batch being committed in the
 		// background holds at most as much again, so buffered rows never
 		// take more than twice --max-buffer-bytes; and flushing waits for
@@ -389,12 +392,13 @@ func (p *Pipeline) full() string {
 // due says why the batch must be committed now, or "".
 func (p *Pipeline) due() string {
 	b := p.batch
-	switch {
-	case b.empty():
+	if b.empty() {
 		return ""
-	case p.full() != "":
-		return p.full()
-	case !b.opened.IsZero() && p.opts.Now().Sub(b.opened) >= p.opts.Trigger:
+	}
+	if reason := p.full(); reason != "" {
+		return reason
+	}
+	if !b.opened.IsZero() && p.opts.Now().Sub(b.opened) >= p.opts.Trigger {
 		return "interval"
 	}
 	return ""
@@ -662,7 +666,7 @@ func (p *Pipeline) flushMode(ctx context.Context, reason string, wait bool) erro
 		in.committed = time.Now()
 	}()
 	p.inflight = in
-	p.inflightBytes = p.opts.Allocator.(*countingAllocator).Allocated()
+	p.inflightBytes = p.alloc.Allocated()
 	if wait {
 		return p.await(ctx)
 	}
