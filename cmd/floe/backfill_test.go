@@ -42,30 +42,16 @@ type keyed struct {
 func (e *procEnv) rowsOf(t *testing.T, table string) map[string]keyed {
 	t.Helper()
 	w := e.writerFor(t, table)
-	_, recs, err := w.Table().Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	rows := map[string]keyed{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
+	scanRows(t, w.Table(), []string{"transaction_id", "_kafka_partition", "_kafka_offset"}, func(v []string, _ []bool) {
+		if _, dup := rows[v[0]]; dup {
+			t.Errorf("%s twice in %s", v[0], table)
 		}
-		ids := rec.Column(rec.Schema().FieldIndices("transaction_id")[0])
-		ps := rec.Column(rec.Schema().FieldIndices("_kafka_partition")[0])
-		os := rec.Column(rec.Schema().FieldIndices("_kafka_offset")[0])
-		for i := 0; i < int(rec.NumRows()); i++ {
-			id := ids.ValueStr(i)
-			if _, dup := rows[id]; dup {
-				t.Errorf("%s twice in %s", id, table)
-			}
-			var k keyed
-			fmt.Sscan(ps.ValueStr(i), &k.partition)
-			fmt.Sscan(os.ValueStr(i), &k.offset)
-			rows[id] = k
-		}
-		rec.Release()
-	}
+		var k keyed
+		fmt.Sscan(v[1], &k.partition)
+		fmt.Sscan(v[2], &k.offset)
+		rows[v[0]] = k
+	})
 	return rows
 }
 

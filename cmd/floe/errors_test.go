@@ -158,27 +158,13 @@ func (e *procEnv) deadLetterClasses(t *testing.T, table string) map[string]strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
+	scanRows(t, tbl, []string{"key", "error_class", "value"}, func(v []string, null []bool) {
+		out[decodeKey(t, v[0])] = v[1] // the key column holds base64 of the key bytes
+		if null[2] {
+			t.Errorf("dead letter without its original value")
 		}
-		keys := rec.Column(rec.Schema().FieldIndices("key")[0])
-		classes := rec.Column(rec.Schema().FieldIndices("error_class")[0])
-		vals := rec.Column(rec.Schema().FieldIndices("value")[0])
-		for i := 0; i < int(rec.NumRows()); i++ {
-			k := keys.ValueStr(i) // base64 of the key bytes
-			out[decodeKey(t, k)] = classes.ValueStr(i)
-			if vals.IsNull(i) {
-				t.Errorf("dead letter without its original value")
-			}
-		}
-		rec.Release()
-	}
+	})
 	return out
 }
 
