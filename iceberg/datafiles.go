@@ -24,6 +24,12 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 		return nil, nil
 	}
 
+	if !w.cfg.icebergGoWriter {
+		if plan, _ := planLean(tbl, sc); plan != nil {
+			return w.writeLeanRecords(ctx, tbl, plan, commitID, recs)
+		}
+	}
+
 	var opts []table.WriteRecordOption
 	if id, err := uuid.Parse(commitID); err == nil {
 		opts = append(opts, table.WithWriteUUID(id))
@@ -61,6 +67,41 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 		return nil, err
 	}
 
+	return files, nil
+}
+
+// LeanWriterReason says why this table's batches are written by iceberg-go's
+// Parquet writer rather than floe's lean writer; "" when the lean writer
+// writes them.
+func (w *Writer) LeanWriterReason() string {
+	if w.cfg.icebergGoWriter {
+		return "iceberg-go's writer was selected"
+	}
+	_, why := planLean(w.Table(), w.ArrowSchema())
+	return why
+}
+
+// writeLeanRecords writes every record of recs with the lean writer
+// (leanwrite.go): one file per partition of each record.
+func (w *Writer) writeLeanRecords(ctx context.Context, tbl *table.Table, plan *leanPlan, commitID string, recs *recordSet) ([]iceberggo.DataFile, error) {
+	writeID := commitID
+	if _, err := uuid.Parse(commitID); err != nil {
+		writeID = uuid.NewString()
+	}
+	var files []iceberggo.DataFile
+	for i := range recs.recs {
+		rec := recs.take(i)
+		if rec == nil {
+			continue
+		}
+		dfs, err := writeLean(ctx, tbl, plan, rec, writeID, i, w.cfg.writeWorkers)
+		rec.Release()
+		if err != nil {
+			removeFiles(ctx, tbl, files)
+			return nil, err
+		}
+		files = append(files, dfs...)
+	}
 	return files, nil
 }
 

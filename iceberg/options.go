@@ -16,15 +16,16 @@ type writerOpt func(*writerConfig)
 func (o writerOpt) apply(c *writerConfig) { o(c) }
 
 type writerConfig struct {
-	maxAttempts    int
-	backoff        func(attempt int) time.Duration
-	sleep          func(ctx context.Context, d time.Duration) error
-	now            func() time.Time
-	resolveTimeout time.Duration
-	targetFileSize int64
-	writeWorkers   int
-	clustered      bool
-	stageHook      func(stage, commitID string)
+	maxAttempts     int
+	backoff         func(attempt int) time.Duration
+	sleep           func(ctx context.Context, d time.Duration) error
+	now             func() time.Time
+	resolveTimeout  time.Duration
+	targetFileSize  int64
+	writeWorkers    int
+	clustered       bool
+	icebergGoWriter bool
+	stageHook       func(stage, commitID string)
 }
 
 func defaultConfig() writerConfig {
@@ -117,6 +118,15 @@ func WithWriteWorkers(n int) WriterOption {
 // the memory and CPU; it ignores WithWriteWorkers.
 func WithClusteredWrite(on bool) WriterOption {
 	return writerOpt(func(c *writerConfig) { c.clustered = on })
+}
+
+// WithIcebergGoWriter(true) writes every batch's data files with
+// iceberg-go's writer (table.WriteRecords) instead of floe's lean Parquet
+// writer. The lean writer is the default for tables it can write (flat
+// columns of primitive types, identity partitions, no sort order: see
+// planLean); other tables always use iceberg-go's.
+func WithIcebergGoWriter(on bool) WriterOption {
+	return writerOpt(func(c *writerConfig) { c.icebergGoWriter = on })
 }
 
 // expBackoff returns min*2^(attempt-1) capped at max, with "equal jitter":

@@ -36,7 +36,8 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		warehouse  = fs.String("warehouse", "", "warehouse location (default: a local directory per run)")
 		isolate    = fs.Bool("isolate", true, "ingest each run in a child process, so CPU and peak RSS are the pipeline's alone")
 		wprops     = fs.String("write-props", "tuned", "Parquet table properties of each run's table: tuned (iceberg.TunedWriteProperties) or default (iceberg-go's)")
-		clustered  = fs.Bool("clustered", false, "write each batch one partition at a time (iceberg.WithClusteredWrite): far less memory, slower on this machine")
+		clustered  = fs.Bool("clustered", false, "with --parquet-writer iceberg-go: write each batch one partition at a time (iceberg.WithClusteredWrite)")
+		pqWriter   = fs.String("parquet-writer", "lean", "data file writer: lean (floe's, the default) or iceberg-go (table.WriteRecords), for before/after runs")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
 
 		single = fs.Bool("single", false, "internal: ingest one topic and print the result as JSON")
@@ -59,7 +60,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			Catalog: *catalogURI, Warehouse: *warehouse, Table: *table,
 			Trigger: *trig, Events: int64(*events), Rate: *rate, Label: *label,
 			Progress: stderr, CPUProfile: *cpuProfile, Isolated: true,
-			TableProps: bench.WriteProps(*wprops), WriterOptions: writerOpts(*clustered),
+			TableProps: bench.WriteProps(*wprops), WriterOptions: writerOpts(*clustered, *pqWriter),
 			Ready: func() { fmt.Fprintln(stdout, "ready") },
 		})
 		if err != nil {
@@ -77,7 +78,10 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		Events: *events, Rate: *rate, Partitions: *partitions, Merchants: *merchants,
 		DataDir: *dataDir, Brokers: *brokers, RegistryURL: *registry,
 		Catalog: *catalogURI, Warehouse: *warehouse, Progress: stderr, WriteProps: *wprops,
-		Clustered: *clustered,
+		Clustered: *clustered, ParquetWriter: *pqWriter,
+	}
+	if *pqWriter != "lean" && *pqWriter != "iceberg-go" {
+		return usageError{fmt.Errorf("--parquet-writer: %q: want lean or iceberg-go", *pqWriter)}
 	}
 	var bad []string
 	for _, s := range strings.Split(*triggers, ",") {
@@ -125,9 +129,13 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	return err
 }
 
-func writerOpts(clustered bool) []iceberg.WriterOption {
+func writerOpts(clustered bool, writer string) []iceberg.WriterOption {
+	var opts []iceberg.WriterOption
 	if clustered {
-		return []iceberg.WriterOption{iceberg.WithClusteredWrite(true)}
+		opts = append(opts, iceberg.WithClusteredWrite(true))
 	}
-	return nil
+	if writer == "iceberg-go" {
+		opts = append(opts, iceberg.WithIcebergGoWriter(true))
+	}
+	return opts
 }

@@ -52,6 +52,9 @@ type Config struct {
 	WriteProps string
 	// Clustered writes each batch with iceberg.WithClusteredWrite.
 	Clustered bool
+	// ParquetWriter is "lean" (default) or "iceberg-go"
+	// (iceberg.WithIcebergGoWriter).
+	ParquetWriter string
 }
 
 func (c *Config) validate() error {
@@ -147,7 +150,10 @@ func Run(ctx context.Context, c Config) ([]Result, error) {
 			TableProps: WriteProps(c.WriteProps),
 		}
 		if c.Clustered {
-			sc.WriterOptions = []iceberg.WriterOption{iceberg.WithClusteredWrite(true)}
+			sc.WriterOptions = append(sc.WriterOptions, iceberg.WithClusteredWrite(true))
+		}
+		if c.ParquetWriter == "iceberg-go" {
+			sc.WriterOptions = append(sc.WriterOptions, iceberg.WithIcebergGoWriter(true))
 		}
 		if sc.Catalog == "" {
 			sc.Catalog = "sqlite://" + filepath.Join(runDir, "catalog.db")
@@ -227,6 +233,9 @@ func (c *Config) child(ctx context.Context, sc SingleConfig, keyFile string, rea
 		"--trigger", sc.Trigger.String(), "--events", strconv.FormatInt(sc.Events, 10),
 		"--rate", strconv.Itoa(sc.Rate), "--label", sc.Label, "--write-props", c.WriteProps,
 		"--clustered=" + strconv.FormatBool(c.Clustered),
+	}
+	if c.ParquetWriter != "" {
+		args = append(args, "--parquet-writer", c.ParquetWriter)
 	}
 	if sc.CPUProfile != "" {
 		args = append(args, "--cpuprofile", sc.CPUProfile)
