@@ -42,6 +42,7 @@ type Config struct {
 	MaxBufferBytes        int64
 	MaxBatchPartitions    int64
 	OnError               string
+	ParquetWriter         string
 	DLQ                   string
 	DLQTable              string
 	KeyringReloadInterval time.Duration
@@ -75,6 +76,7 @@ func defaultConfig() Config {
 		MaxBufferBytes:        256 << 20,
 		MaxBatchPartitions:    10_000,
 		OnError:               "dlq",
+		ParquetWriter:         "lean",
 		DLQ:                   "topic",
 		KeyringReloadInterval: 10 * time.Second,
 		CompactEvery:          5 * time.Minute,
@@ -217,6 +219,7 @@ func (c *Config) runOptions() []option {
 		sizeOpt("max-buffer-bytes", "memory the buffered rows may take before floe commits and stops fetching until done", &c.MaxBufferBytes),
 		intOpt("max-batch-partitions", "commit early when a batch spans this many table partitions (data files)", &c.MaxBatchPartitions),
 		stringOpt("on-error", "a record that cannot be ingested: dlq (dead-letter it, go on) or fail (commit what came before, then stop)", &c.OnError),
+		stringOpt("parquet-writer", "data file writer: lean (floe's; tables of flat primitive columns) or iceberg-go (table.WriteRecords); lean falls back to iceberg-go for tables it cannot write", &c.ParquetWriter),
 		stringOpt("dlq", "dead-letter sink: topic (--dlq-topic) or table (--dlq-table)", &c.DLQ),
 		stringOpt("dlq-table", "dead-letter Iceberg table (default <table>_dlq)", &c.DLQTable),
 		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
@@ -380,6 +383,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatchPartitions <= 0 {
 		errs = append(errs, fmt.Errorf("--max-batch-partitions: must be positive, got %d", c.MaxBatchPartitions))
+	}
+	if c.ParquetWriter != "lean" && c.ParquetWriter != "iceberg-go" {
+		errs = append(errs, fmt.Errorf("--parquet-writer: want lean or iceberg-go, got %q", c.ParquetWriter))
 	}
 	if c.OnError != "dlq" && c.OnError != "fail" {
 		errs = append(errs, fmt.Errorf("--on-error: want dlq or fail, got %q", c.OnError))

@@ -62,8 +62,9 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 
 	cfg = defaultConfig()
 	cfg.StartFrom, cfg.Trigger, cfg.RegistryURL, cfg.Table = "middle", 0, "localhost:8081", "nodot"
+	cfg.ParquetWriter = "arrow"
 	err = cfg.validate()
-	for _, want := range []string{"--brokers is required", "--keyring is required", "--start-from", "--trigger", "--registry-url", "--table"} {
+	for _, want := range []string{"--brokers is required", "--keyring is required", "--start-from", "--trigger", "--registry-url", "--table", "--parquet-writer"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validation does not report %s:\n%v", want, err)
 		}

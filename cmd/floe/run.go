@@ -58,9 +58,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		Brokers: cfg.Brokers, RegistryURL: cfg.RegistryURL, Topic: cfg.Topic, Group: cfg.Group,
 		DLQTopic: cfg.DLQTopic, DLQTable: dlqTable, Keyring: kr,
 		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table, CatalogProps: props,
-		Opts:  popts,
-		Log:   log,
-		Kafka: kafkaProps, RegistryOpts: regOpts,
+		IcebergGoWriter: cfg.ParquetWriter == "iceberg-go",
+		Opts:            popts,
+		Log:             log,
+		Kafka:           kafkaProps, RegistryOpts: regOpts,
 	})
 	if err != nil {
 		return err

@@ -43,6 +43,9 @@ type wiring struct {
 	// DLQTable, when set, sends dead letters to this Iceberg table
 	// instead of DLQTopic.
 	DLQTable string
+	// IcebergGoWriter writes data files with iceberg-go's writer instead
+	// of the lean one (--parquet-writer iceberg-go).
+	IcebergGoWriter bool
 	// Kafka holds extra librdkafka properties for the consumer and the
 	// dead-letter producer (--kafka-config).
 	Kafka map[string]string
@@ -110,9 +113,14 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	log := w.Log
 	writer, err := iceberg.NewWriter(ctx, cat, ident, iceberg.WithStageHook(func(stage, commitID string) {
 		log.Debug("commit stage", "stage", stage, "commit_id", commitID)
-	}))
+	}), iceberg.WithIcebergGoWriter(w.IcebergGoWriter))
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", w.Table, err)
+	}
+	if why := writer.LeanWriterReason(); why != "" {
+		log.Info("data files are written by iceberg-go's Parquet writer", "reason", why)
+	} else {
+		log.Info("data files are written by the lean Parquet writer")
 	}
 	a := &assembled{Writer: writer, Table: tbl, Ident: ident, Registry: reg, Catalog: cat}
 	defer func() {
