@@ -318,7 +318,11 @@ func getEncoder(codec pqCodec) (*pqEncoder, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.zstd, e.zstdLevel = z, level
+		small, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true), zstd.WithNoEntropyCompression(true))
+		if err != nil {
+			return nil, err
+		}
+		e.zstd, e.zstdSmall, e.zstdLevel = z, small, level
 	}
 	return e, nil
 }
