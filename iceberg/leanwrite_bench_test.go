@@ -79,6 +79,16 @@ func BenchmarkLeanEncode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	for _, tiny := range []int{0, 128, 256, 512, 1024} {
+		b.Run(fmt.Sprint("tiny=", tiny), func(b *testing.B) {
+			defer func(old int) { tinyChunk = old }(tinyChunk)
+			tinyChunk = tiny
+			benchEncode(b, p, rec, enc)
+		})
+	}
+}
+
+func benchEncode(b *testing.B, p *leanPlan, rec arrow.RecordBatch, enc *pqEncoder) {
 	b.ReportAllocs()
 	var files, bytes int
 	for b.Loop() {
