@@ -305,11 +305,22 @@ func (p *leanPlan) partition(rec arrow.RecordBatch, r int32) (map[int]any, strin
 	return vals, path.String()
 }
 
-// leanEncoders keeps encoders (and their buffers) between batches.
-var leanEncoders sync.Pool
+// leanEncoders keeps encoders (their zstd state and buffers) between
+// batches. Not a sync.Pool: that one is emptied by every other GC cycle, and
+// a zstd encoder is a megabyte of tables to allocate again.
+var leanEncoders struct {
+	mu   sync.Mutex
+	free []*pqEncoder
+}
 
 func getEncoder(codec pqCodec) (*pqEncoder, error) {
-	e, _ := leanEncoders.Get().(*pqEncoder)
+	var e *pqEncoder
+	leanEncoders.mu.Lock()
+	if n := len(leanEncoders.free); n > 0 {
+		e = leanEncoders.free[n-1]
+		leanEncoders.free = leanEncoders.free[:n-1]
+	}
+	leanEncoders.mu.Unlock()
 	if e == nil {
 		e = &pqEncoder{}
 	}
@@ -332,7 +343,11 @@ func putEncoder(e *pqEncoder) {
 	if cap(e.out) > 64<<20 {
 		e.out = nil
 	}
-	leanEncoders.Put(e)
+	leanEncoders.mu.Lock()
+	defer leanEncoders.mu.Unlock()
+	if len(leanEncoders.free) < runtime.GOMAXPROCS(0) {
+		leanEncoders.free = append(leanEncoders.free, e)
+	}
 }
 
 // writeLean writes rec's rows as one Parquet data file per partition, on up
