@@ -343,6 +343,8 @@ func putEncoder(e *pqEncoder) {
 	if cap(e.out) > 64<<20 {
 		e.out = nil
 	}
+	// The stats alias the last record's buffers: let them go.
+	clear(e.stats)
 	leanEncoders.mu.Lock()
 	defer leanEncoders.mu.Unlock()
 	if len(leanEncoders.free) < runtime.GOMAXPROCS(0) {
