@@ -13,6 +13,15 @@
 //	floe.offsets.<group> = {"<topic>":{"<partition>":<next offset>}}  (To)
 //	floe.commit-id       = <uuid of the batch>
 //
+// The data files of a table whose columns are flat and primitive (the
+// contract table's are) come from the lean Parquet writer (leanwrite.go,
+// parquet.go, thrift.go): one file per partition, PLAIN values, RLE
+// definition levels, one row group, encoders and buffers reused across
+// files, Iceberg metrics built from the values it wrote. Any other table, or
+// WithIcebergGoWriter(true), goes through iceberg-go's table.WriteRecords.
+// Tests hold the two writers to the same rows, partitions, counts and
+// bounds, and two independent readers (arrow-go, hyparquet) to the values.
+//
 // Writer.Offsets reads those summaries back (newest snapshot first), so the
 // table, not the Kafka consumer group, is the source of truth on restart.
 //
