@@ -582,3 +582,43 @@ func FuzzCompiledEnvelope(f *testing.F) {
 		diffEnvelope(t, schemas[int(which)%len(schemas)], body)
 	})
 }
+
+// TestCompiledInvalidVectors: the invalid contract vectors whose payload
+// is reached get the same class from DecodePayload as from Payload, and
+// DecodePayload's message quotes no plaintext.
+func TestCompiledInvalidVectors(t *testing.T) {
+	v := loadVectors(t)
+	dec := NewDecoder(seededRegistry(t, v))
+	kr := v.keyring(t)
+	ctx := context.Background()
+	reached := 0
+	for _, vec := range v.Invalid {
+		env, err := dec.Envelope(ctx, mustB64(t, vec.ValueB64))
+		if err != nil {
+			continue
+		}
+		pt, err := kr.Open(nil, env.KeyID, env.Payload, []byte(env.TransactionID))
+		if err != nil {
+			continue
+		}
+		reached++
+		_, refErr := dec.Payload(ctx, pt)
+		var r PayloadRecord
+		err = dec.DecodePayload(ctx, pt, &r)
+		if class(err) != class(refErr) {
+			t.Errorf("%s: class %q (%v), Payload gives %q (%v)", vec.Name, class(err), err, class(refErr), refErr)
+		}
+		if err == nil {
+			continue
+		}
+		for _, secret := range secretsOf(decoded{plaintext: pt}) {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: error %q contains plaintext %q", vec.Name, err, secret)
+			}
+		}
+	}
+	if reached == 0 {
+		t.Fatal("no invalid vector reaches the payload")
+	}
+	t.Logf("%d invalid vectors reach the payload", reached)
+}
