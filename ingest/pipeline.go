@@ -31,6 +31,15 @@ type Decoder interface {
 	Payload(ctx context.Context, plaintext []byte) (schema.Payload, error)
 }
 
+// recordDecoder is a Decoder's optional hot path: it decodes a payload
+// into a reusable record, with no map per record when the writer schema
+// allows (see schema.PayloadRecord), and accepts and refuses exactly what
+// Payload does. *schema.Decoder implements it; a Decoder without it is
+// used through Payload.
+type recordDecoder interface {
+	DecodePayload(ctx context.Context, plaintext []byte, r *schema.PayloadRecord) error
+}
+
 // Opener decrypts payloads. *keys.Keyring implements it.
 type Opener interface {
 	Open(dst []byte, keyID string, payload, aad []byte) ([]byte, error)
@@ -184,13 +193,15 @@ type CommitInfo struct {
 // Pipeline is the run loop: poll, decode, decrypt, batch, commit. Create it
 // with New and call Run once.
 type Pipeline struct {
-	src  Source
-	dec  Decoder
-	keys Opener
-	w    Writer
-	dlq  DeadLetterSink
-	opts Options
-	log  *slog.Logger
+	src    Source
+	dec    Decoder
+	recDec recordDecoder // dec's hot path, if it has one
+	rec    schema.PayloadRecord
+	keys   Opener
+	w      Writer
+	dlq    DeadLetterSink
+	opts   Options
+	log    *slog.Logger
 
 	parts     map[TopicPartition]*partState
 	batch     *batch
@@ -266,6 +277,7 @@ func New(src Source, dec Decoder, keys Opener, w Writer, dlq DeadLetterSink, opt
 		appenders: map[uint32]appenderEntry{},
 		stats:     newStatsCounter(),
 	}
+	p.recDec, _ = dec.(recordDecoder)
 	p.batch = newBatch(opts.Allocator, w.ArrowSchema())
 	return p, nil
 }
@@ -492,21 +504,38 @@ func (p *Pipeline) ingest(ctx context.Context, r *Record) error {
 		return err
 	}
 	p.ptBuf = pt
-	pl, err := p.dec.Payload(ctx, pt)
-	clear(pt) // the decoded values are copies; keep no plaintext around
-	if err != nil {
-		return err
+	err = p.ingestPlaintext(ctx, r, &env, pt)
+	// The decoded values (strings and bytes of the compiled reader, bytes
+	// of goavro) alias the plaintext until appended: clear it only now,
+	// and keep no plaintext around.
+	clear(pt)
+	return err
+}
+
+// ingestPlaintext decodes the decrypted payload and appends the row.
+func (p *Pipeline) ingestPlaintext(ctx context.Context, r *Record, env *schema.Envelope, pt []byte) error {
+	rec := &p.rec
+	if p.recDec != nil {
+		if err := p.recDec.DecodePayload(ctx, pt, rec); err != nil {
+			return err
+		}
+	} else {
+		pl, err := p.dec.Payload(ctx, pt)
+		if err != nil {
+			return err
+		}
+		rec.SetPayload(pl)
 	}
-	app, err := p.appender(ctx, pl.Schema)
+	app, err := p.appender(ctx, rec.Schema())
 	if err != nil {
 		if p.opts.OnIncompatible == OnIncompatibleFail && errors.Is(err, schema.ErrIncompatibleSchema) {
 			return fatal{fmt.Errorf("%s[%d]@%d (--on-incompatible-schema=fail): %w", r.Topic, r.Partition, r.Offset, err)}
 		}
 		return err
 	}
-	app.Append(p.batch.b, &env, &pl, schema.RowMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+	app.AppendRecord(p.batch.b, env, rec, schema.RowMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
 	p.batch.rows++
-	p.batch.addPartition(p.partitionKey(&pl))
+	p.batch.addPartition(p.partitionKey(rec))
 	return nil
 }
 
@@ -860,7 +889,7 @@ func (p *Pipeline) reportLag() {
 // partitionKey identifies the table partition a payload's row lands in,
 // from the values of the partition source columns. The result is only
 // valid until the next call.
-func (p *Pipeline) partitionKey(pl *schema.Payload) []byte {
+func (p *Pipeline) partitionKey(rec *schema.PayloadRecord) []byte {
 	if p.partCols == nil {
 		p.partCols = []string{}
 		if pc, ok := p.w.(interface{ PartitionColumns() []string }); ok {
@@ -869,12 +898,8 @@ func (p *Pipeline) partitionKey(pl *schema.Payload) []byte {
 	}
 	p.keyBuf = p.keyBuf[:0]
 	for _, c := range p.partCols {
-		switch v := pl.Fields[c].(type) {
-		case string: // the contract's partition columns: no formatting
-			p.keyBuf = append(p.keyBuf, v...)
-		default:
-			p.keyBuf = fmt.Append(p.keyBuf, v)
-		}
+		// The contract's partition columns are strings: no formatting.
+		p.keyBuf = rec.AppendKeyValue(p.keyBuf, c)
 		p.keyBuf = append(p.keyBuf, 0)
 	}
 	return p.keyBuf

@@ -33,6 +33,10 @@ type Appender struct {
 	row      *arrow.Schema
 	schemaID uint32
 	fns      []appendFn
+	// fast appends a PayloadRecord decoded by payload's compiled reader
+	// (fastappend.go); nil when the schema has none.
+	fast   []fastColumn
+	reader *readProgram
 }
 
 type appendFn func(b array.Builder, env *Envelope, p *Payload, m RowMeta)
@@ -68,6 +72,7 @@ func NewAppender(row *arrow.Schema, payload *Schema, opts ...MatchOption) (*Appe
 		}
 		a.fns[i] = fn
 	}
+	a.compileFast(payload, &cfg)
 	return a, nil
 }
 
@@ -193,17 +198,9 @@ func timestampConv(t arrow.DataType) (func(time.Time) arrow.Timestamp, error) {
 
 // compilePayloadField compiles the appender of a payload column.
 func compilePayloadField(f arrow.Field, payload *Schema, cfg *matchConfig) (appendFn, error) {
-	fields := []iceberggo.NestedField{{ID: arrowFieldID(f), Name: f.Name}}
 	var af *avroField
-	members := recordMembers(payload.root)
-	names := memberNames(members)
-	for i, m := range members {
-		if j, how := cfg.matchMember(fields, m, names); j == 0 && how != noMatch {
-			af = &payload.root.fields[i]
-			if how == exactMatch {
-				break
-			}
-		}
+	if i := matchPayloadField(f, payload, cfg); i >= 0 {
+		af = &payload.root.fields[i]
 	}
 	if af == nil {
 		if !f.Nullable {
@@ -221,6 +218,24 @@ func compilePayloadField(f arrow.Field, payload *Schema, cfg *matchConfig) (appe
 			b.AppendNull()
 		}
 	}, nil
+}
+
+// matchPayloadField returns the index of the writer field that fills the
+// column f, or -1.
+func matchPayloadField(f arrow.Field, payload *Schema, cfg *matchConfig) int {
+	fields := []iceberggo.NestedField{{ID: arrowFieldID(f), Name: f.Name}}
+	at := -1
+	members := recordMembers(payload.root)
+	names := memberNames(members)
+	for i, m := range members {
+		if j, how := cfg.matchMember(fields, m, names); j == 0 && how != noMatch {
+			at = i
+			if how == exactMatch {
+				break
+			}
+		}
+	}
+	return at
 }
 
 // arrowFieldID is the Iceberg field id iceberg-go stores in an Arrow

@@ -71,11 +71,12 @@ func (k avroKind) String() string {
 // the schema when this is built, so parsing is lenient.
 type avroType struct {
 	kind      avroKind
-	name      string // full name of a record, enum or fixed
-	logical   string // logicalType, if any
-	precision int    // decimal
-	scale     int    // decimal
-	size      int    // fixed
+	name      string   // full name of a record, enum or fixed
+	logical   string   // logicalType, if any
+	precision int      // decimal
+	scale     int      // decimal
+	size      int      // fixed
+	symbols   []string // enum
 	fields    []avroField
 	branches  []*avroType // union
 	items     *avroType   // array
@@ -254,6 +255,11 @@ func (p *avroParser) parseNamed(kind string, m map[string]any, ns, logical strin
 	switch kind {
 	case "enum":
 		t.kind = avroEnum
+		list, _ := m["symbols"].([]any)
+		for _, x := range list {
+			sym, _ := x.(string)
+			t.symbols = append(t.symbols, sym)
+		}
 	case "fixed":
 		t.kind = avroFixed
 		t.size = intProp(m, "size")

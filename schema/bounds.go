@@ -49,12 +49,15 @@ func (c *boundsChecker) fail(what string) error {
 	return fmt.Errorf("%w: %s at byte %d of %d", errOutOfBounds, what, c.off, len(c.buf))
 }
 
-func (c *boundsChecker) need(n int64, what string) error {
+// take skips n bytes and reports whether the body has them. Callers
+// build their failure's description only when it returns false: this runs
+// for every string of every record.
+func (c *boundsChecker) take(n int64) bool {
 	if n < 0 || n > int64(len(c.buf)-c.off) {
-		return c.fail(what)
+		return false
 	}
 	c.off += int(n)
-	return nil
+	return true
 }
 
 // long reads a zig-zag varint.
@@ -87,22 +90,37 @@ func (c *boundsChecker) value(t *avroType) error {
 	case avroNull:
 		return nil
 	case avroBoolean:
-		return c.need(1, "boolean")
+		if !c.take(1) {
+			return c.fail("boolean")
+		}
+		return nil
 	case avroInt, avroLong, avroEnum:
 		_, err := c.long()
 		return err
 	case avroFloat:
-		return c.need(4, "float")
+		if !c.take(4) {
+			return c.fail("float")
+		}
+		return nil
 	case avroDouble:
-		return c.need(8, "double")
+		if !c.take(8) {
+			return c.fail("double")
+		}
+		return nil
 	case avroBytes, avroString:
 		n, err := c.long()
 		if err != nil {
 			return err
 		}
-		return c.need(n, fmt.Sprintf("%s length %d", t.kind, n))
+		if !c.take(n) {
+			return c.fail(fmt.Sprintf("%s length %d", t.kind, n))
+		}
+		return nil
 	case avroFixed:
-		return c.need(int64(t.size), fmt.Sprintf("fixed size %d", t.size))
+		if !c.take(int64(t.size)) {
+			return c.fail(fmt.Sprintf("fixed size %d", t.size))
+		}
+		return nil
 	case avroRecord:
 		for _, f := range t.fields {
 			if err := c.value(f.typ); err != nil {
@@ -156,8 +174,8 @@ func (c *boundsChecker) blocks(item *avroType, isMap bool) error {
 				if err != nil {
 					return err
 				}
-				if err := c.need(kn, fmt.Sprintf("map key length %d", kn)); err != nil {
-					return err
+				if !c.take(kn) {
+					return c.fail(fmt.Sprintf("map key length %d", kn))
 				}
 			}
 			if err := c.value(item); err != nil {

@@ -61,6 +61,15 @@ func decodeEnvelope(s *Schema, body []byte) (Envelope, error) {
 	if s.envelopeErr != nil {
 		return Envelope{}, fmt.Errorf("schema: envelope: %w: schema %d is not an envelope: %w", ErrMalformedAvro, s.ID, s.envelopeErr)
 	}
+	if s.env != nil {
+		return decodeEnvelopeFast(s, body)
+	}
+	return decodeEnvelopeGoavro(s, body)
+}
+
+// decodeEnvelopeGoavro is the reference path of decodeEnvelope: goavro,
+// for envelope schemas the compiled reader does not cover.
+func decodeEnvelopeGoavro(s *Schema, body []byte) (Envelope, error) {
 	if err := checkBounds(s.root, body); err != nil {
 		return Envelope{}, fmt.Errorf("schema: envelope: %w: schema %d: %w", ErrMalformedAvro, s.ID, err)
 	}
@@ -107,22 +116,31 @@ func decodeEnvelope(s *Schema, body []byte) (Envelope, error) {
 // unavailable, context) may be retried. The plaintext is secret: error
 // messages hold only the schema id, field names and byte lengths.
 func (d *Decoder) Payload(ctx context.Context, plaintext []byte) (Payload, error) {
+	s, body, err := d.payloadSchema(ctx, plaintext)
+	if err != nil {
+		return Payload{}, err
+	}
+	return decodePayload(s, body)
+}
+
+// payloadSchema splits framed plaintext into its writer schema and body.
+func (d *Decoder) payloadSchema(ctx context.Context, plaintext []byte) (*Schema, []byte, error) {
 	if len(plaintext) < FrameHeaderSize {
-		return Payload{}, fmt.Errorf("schema: payload: %w: %d bytes, too short for a framed record", ErrBadPayload, len(plaintext))
+		return nil, nil, fmt.Errorf("schema: payload: %w: %d bytes, too short for a framed record", ErrBadPayload, len(plaintext))
 	}
 	id, body, err := ParseFrame(plaintext)
 	if err != nil {
 		// ParseFrame's reason would quote a plaintext byte: don't use it.
-		return Payload{}, fmt.Errorf("schema: payload: %w: not a framed record (%d bytes, bad magic byte)", ErrBadPayload, len(plaintext))
+		return nil, nil, fmt.Errorf("schema: payload: %w: not a framed record (%d bytes, bad magic byte)", ErrBadPayload, len(plaintext))
 	}
 	s, err := d.reg.Schema(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrInvalidSchema) {
-			return Payload{}, fmt.Errorf("schema: payload: %w: %w", ErrBadPayload, err)
+			return nil, nil, fmt.Errorf("schema: payload: %w: %w", ErrBadPayload, err)
 		}
-		return Payload{}, fmt.Errorf("payload: %w", err)
+		return nil, nil, fmt.Errorf("payload: %w", err)
 	}
-	return decodePayload(s, body)
+	return s, body, nil
 }
 
 func decodePayload(s *Schema, body []byte) (Payload, error) {

@@ -10,9 +10,20 @@
 //
 // What leaves: an [Envelope] (cleartext routing fields and the still
 // encrypted payload, which the keys package opens), a [Payload] (goavro
-// native values), the [Changes] a writer schema needs the table to make
-// ([Plan]), and Arrow rows appended by an [Appender] to a RecordBuilder of the
-// table's row schema. [TableSchema] and [PartitionSpec] are the contract
+// native values) or, on the hot path, a [PayloadRecord] (typed values, see
+// below), the [Changes] a writer schema needs the table to make ([Plan]),
+// and Arrow rows appended by an [Appender] to a RecordBuilder of the table's
+// row schema.
+//
+// Two decoders: goavro is the reference, and a compiled reader
+// (fastread.go) covers writer schemas whose record has only flat fields
+// (primitives, enum, fixed, their logical types, unions with null). The
+// compiled reader decodes envelopes and payloads with no goavro and no map
+// per record, and Appender.AppendRecord appends its values straight to
+// the builders; it accepts and refuses exactly what the reference path
+// does and builds the same rows (fast_test.go holds it to that, with
+// differential tests and fuzz targets). Other schemas, e.g. with nested
+// records, arrays or maps, go through goavro. [TableSchema] and [PartitionSpec] are the contract
 // table of CONTRACT.md section 3.
 //
 // Errors: each poison record gets an error wrapping exactly one of

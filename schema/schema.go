@@ -20,6 +20,12 @@ type Schema struct {
 	// deepDecimals: a decimal sits inside a nested record, array, map or
 	// union member, so decoded values are walked (checkDecimals).
 	deepDecimals bool
+	// reader decodes a body of this schema without goavro (fastread.go);
+	// nil when the schema is not a record of flat fields.
+	reader *readProgram
+	// env holds the positions of the envelope fields in reader's fields,
+	// when the schema is an envelope and has a reader.
+	env *envelopeFields
 }
 
 // decimalField is a top-level decimal field, whose values are checked
@@ -51,6 +57,12 @@ func Compile(id uint32, text string) (*Schema, error) {
 			}
 		}
 		s.deepDecimals = hasNestedDecimal(root)
+	}
+	if !s.deepDecimals {
+		s.reader = compileReader(root)
+	}
+	if s.reader != nil && s.envelopeErr == nil {
+		s.env = compileEnvelope(s.reader)
 	}
 	return s, nil
 }
