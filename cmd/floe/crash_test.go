@@ -28,7 +28,10 @@ func TestCrashExactlyOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const group = "crash"
-	produced := e.produce(t, ctx, 7, 40000, 2500, "crash-")
+	// Produce for as long as the kills go on (at most 200,000 events):
+	// a process that catches up has no batch to be killed in.
+	stopProducing := make(chan struct{})
+	produced := e.produceUntil(t, ctx, 7, 200000, 2000, "crash-", stopProducing)
 	rng := rand.New(rand.NewPCG(1, 2))
 
 	// Static membership: a restarted process takes its predecessor's place
@@ -51,6 +54,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		}
 		c.kill()
 	}
+	close(stopProducing)
 	t.Logf("killed 24 times: %d inside a data file write, %d inside a catalog commit", inStage["write"], inStage["commit"])
 	if inStage["write"] < 6 || inStage["commit"] < 6 {
 		t.Errorf("too few kills inside a stage: %v", inStage)
@@ -79,7 +83,8 @@ func TestCrashTwoProcessesOneGroup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	const group = "pair"
-	produced := e.produce(t, ctx, 11, 30000, 1500, "pair-")
+	stopProducing := make(chan struct{})
+	produced := e.produceUntil(t, ctx, 11, 200000, 1500, "pair-", stopProducing)
 
 	steady := startChild(t, e.runArgs(group, childFlags("")...)...)
 	defer steady.kill()
@@ -99,6 +104,7 @@ func TestCrashTwoProcessesOneGroup(t *testing.T) {
 		c.waitFor(10*time.Second, stageIs("commit"))
 		c.kill()
 	}
+	close(stopProducing)
 	if moves < 6 {
 		t.Errorf("partitions moved to the restarted process only %d times of 8", moves)
 	}

@@ -122,6 +122,12 @@ func (e *procEnv) runArgs(group string, extra ...string) []string {
 // produce streams n generated events at rate events/s in the background.
 func (e *procEnv) produce(t *testing.T, ctx context.Context, seed int64, n int64, rate int, prefix string) <-chan error {
 	t.Helper()
+	return e.produceUntil(t, ctx, seed, n, rate, prefix, nil)
+}
+
+// produceUntil is produce that also ends when stop is closed.
+func (e *procEnv) produceUntil(t *testing.T, ctx context.Context, seed int64, n int64, rate int, prefix string, stop <-chan struct{}) <-chan error {
+	t.Helper()
 	gen, err := devstack.NewGenerator(devstack.GenOptions{
 		Seed: seed, Merchants: 50, Keys: e.keyring, IDs: e.ids, InvalidShare: 0.03, Prefix: prefix,
 	})
@@ -130,6 +136,11 @@ func (e *procEnv) produce(t *testing.T, ctx context.Context, seed int64, n int64
 	}
 	take := gen.Take(n)
 	next := func() (devstack.Event, bool) {
+		select {
+		case <-stop:
+			return devstack.Event{}, false
+		default:
+		}
 		ev, ok := take()
 		if ok {
 			e.mu.Lock()
@@ -148,11 +159,12 @@ func (e *procEnv) produce(t *testing.T, ctx context.Context, seed int64, n int64
 
 // child is one floe process whose JSON log lines are watched.
 type child struct {
-	cmd   *exec.Cmd
-	lines chan map[string]any
-	done  chan struct{}
-	err   error
-	tail  *ringLog
+	cmd    *exec.Cmd
+	lines  chan map[string]any
+	done   chan struct{}
+	logged chan struct{} // closed at the child's first line on stderr
+	err    error
+	tail   *ringLog
 }
 
 type ringLog struct {
@@ -186,11 +198,16 @@ func startChild(t *testing.T, args ...string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, lines: make(chan map[string]any, 1024), done: make(chan struct{}), tail: &ringLog{}}
+	c := &child{cmd: cmd, lines: make(chan map[string]any, 1024), done: make(chan struct{}), logged: make(chan struct{}), tail: &ringLog{}}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		first := true
 		for sc.Scan() {
+			if first {
+				close(c.logged)
+				first = false
+			}
 			c.tail.add(sc.Text())
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil {
@@ -230,7 +247,17 @@ func (c *child) kill() {
 }
 
 // stop sends SIGTERM and returns the exit error.
+//
+// It first waits for the child's first log line: floe installs its signal
+// handler before it logs anything, and a SIGTERM that arrives before that
+// kills the process outright (seen once ingest became fast enough for a
+// test to stop a child right after starting it).
 func (c *child) stop(timeout time.Duration) error {
+	select {
+	case <-c.logged:
+	case <-c.done:
+	case <-time.After(timeout):
+	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:

@@ -64,6 +64,12 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		Kafka:           kafkaProps, RegistryOpts: regOpts,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			// SIGTERM or SIGINT while starting: nothing was consumed, so
+			// stopping here is a clean stop, not a failure.
+			log.Info("stopped while starting", "reason", context.Cause(ctx).Error())
+			return nil
+		}
 		return err
 	}
 	defer a.closeCatalog()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -118,5 +119,36 @@ func TestSidecarEndpoints(t *testing.T) {
 	}
 	if err := c.stop(30 * time.Second); err != nil {
 		t.Errorf("SIGTERM: %v\n%s", err, c.tail)
+	}
+}
+
+// TestStopWhileStarting: SIGTERM while `floe run` is still starting (here
+// stuck on a registry that accepts connections and never answers) is a
+// clean stop: exit 0 and a log line that says so.
+func TestStopWhileStarting(t *testing.T) {
+	e := newProcEnv(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	c := startChild(t, e.runArgs("starting", append(childFlags(""), "--registry-url", "http://"+ln.Addr().String())...)...)
+	if c.waitFor(20*time.Second, msgIs("configuration")) == nil {
+		t.Fatalf("no configuration line:\n%s", c.tail)
+	}
+	if err := c.stop(20 * time.Second); err != nil {
+		t.Fatalf("exit: %v\n%s", err, c.tail)
+	}
+	if !strings.Contains(c.tail.String(), "stopped while starting") {
+		t.Fatalf("no 'stopped while starting' line:\n%s", c.tail)
 	}
 }
