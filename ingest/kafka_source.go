@@ -67,6 +67,11 @@ func NewKafkaSource(cfg KafkaSourceConfig) (*KafkaSource, error) {
 		"enable.partition.eof":     true,
 		"enable.metrics.push":      false,
 		"client.id":                "floe",
+		// librdkafka prefetches up to this much per assigned partition,
+		// in C memory outside --max-buffer-bytes. Its default (64 MiB)
+		// let a backlog on 8 partitions hold half a gigabyte; 16 MiB
+		// still keeps many fetches queued. --kafka-config overrides it.
+		"queued.max.messages.kbytes": 16384,
 	}
 	switch {
 	case cfg.Group != "":

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -232,7 +234,44 @@ func rusage() usage {
 		return usage{}
 	}
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return usage{cpu: tv(ru.Utime) + tv(ru.Stime), maxRSS: int64(ru.Maxrss) * 1024} // Linux: KiB
+	u := usage{cpu: tv(ru.Utime) + tv(ru.Stime), maxRSS: int64(ru.Maxrss) * 1024} // Linux: KiB
+	// ru_maxrss survives exec: a child started by os/exec (clone with
+	// CLONE_VM) begins with its parent's peak, which for floe bench is the
+	// in-process broker holding every produced event. VmHWM is the peak of
+	// this process's own memory map.
+	if hwm, ok := vmHWM(); ok {
+		u.maxRSS = hwm
+	}
+	return u
+}
+
+// vmHWM reads the peak resident set of this process's address space from
+// /proc/self/status (Linux).
+func vmHWM() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	return parseVmHWM(b)
+}
+
+func parseVmHWM(status []byte) (int64, bool) {
+	for line := range bytes.Lines(status) {
+		rest, ok := bytes.CutPrefix(line, []byte("VmHWM:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		return n * 1024, true
+	}
+	return 0, false
 }
 
 // metadataDir is the local metadata directory of a table location, or ""
