@@ -437,3 +437,31 @@ func scanRowsWide(t *testing.T, tbl *table.Table) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// TestLeanWriterUnpartitioned: an unpartitioned flat table is written by the
+// lean writer as one file per batch and reads back whole.
+func TestLeanWriterUnpartitioned(t *testing.T) {
+	dir := t.TempDir()
+	cat, err := catalog.Open(t.Context(), "sqlite://"+filepath.Join(dir, "c.db"), filepath.Join(dir, "wh"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cat.(interface{ Close() error }).Close() }()
+	if _, err := catalog.EnsureTable(t.Context(), cat, ident, wideSchema(), *iceberggo.UnpartitionedSpec, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := iceberg.NewWriter(t.Context(), cat, ident, noWait()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := w.LeanWriterReason(); why != "" {
+		t.Fatalf("lean writer refuses an unpartitioned flat table: %s", why)
+	}
+	res := commitRecord(t, w, wideRecord(t, w.ArrowSchema(), 700, 6))
+	if res.Files != 1 || res.Rows != 700 {
+		t.Fatalf("%d rows in %d files, want 700 in 1", res.Rows, res.Files)
+	}
+	if got := len(tableRows(t, w.Table())); got != 700 {
+		t.Fatalf("scanned %d rows", got)
+	}
+}
