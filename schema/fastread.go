@@ -229,20 +229,11 @@ func (r *avroReader) long() (int64, string) {
 }
 
 // int reads an int as goavro does: the varint truncated to 32 bits.
+// (Zig-zag decoding commutes with the truncation, so this equals decoding
+// the low 32 bits.)
 func (r *avroReader) int() (int64, string) {
-	var u uint64
-	for shift := uint(0); shift < 70; shift += 7 {
-		if r.off >= len(r.buf) {
-			return 0, reasonTruncated
-		}
-		b := r.buf[r.off]
-		r.off++
-		u |= uint64(b&0x7f) << shift
-		if b < 0x80 {
-			return int64(int32(u>>1) ^ -int32(u&1)), ""
-		}
-	}
-	return 0, reasonVarint
+	v, reason := r.long()
+	return int64(int32(v)), reason
 }
 
 func (r *avroReader) bytes() ([]byte, string) {
