@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
@@ -463,5 +464,60 @@ func TestLeanWriterUnpartitioned(t *testing.T) {
 	}
 	if got := len(tableRows(t, w.Table())); got != 700 {
 		t.Fatalf("scanned %d rows", got)
+	}
+}
+
+// TestLeanWriterRefusesNullInRequiredColumn: a batch with a null in a
+// required column fails as a whole: an error naming the column, no
+// snapshot, and none of the files written before the bad one left behind.
+func TestLeanWriterRefusesNullInRequiredColumn(t *testing.T) {
+	w := wideTable(t, nil)
+	sc := w.ArrowSchema()
+	good := wideRecord(t, sc, 500, 7)
+	defer good.Release()
+	// Same rows, but the last one has a null transaction_id and a merchant
+	// of its own: its partition comes last, so every other partition's
+	// file is written before the bad one is reached.
+	cols := make([]arrow.Array, good.NumCols())
+	for i := range cols {
+		cols[i] = good.Column(i)
+	}
+	lastDifferent := func(c int, last func(*array.StringBuilder)) {
+		b := array.NewStringBuilder(memory.NewGoAllocator())
+		src := good.Column(c).(*array.String)
+		for i := range src.Len() - 1 {
+			b.Append(src.Value(i))
+		}
+		last(b)
+		cols[c] = b.NewArray()
+		t.Cleanup(cols[c].Release)
+	}
+	lastDifferent(0, func(b *array.StringBuilder) { b.AppendNull() })
+	lastDifferent(6, func(b *array.StringBuilder) { b.Append("m-last") })
+	if sc.Field(0).Name != "transaction_id" || sc.Field(6).Name != "merchant_id" {
+		t.Fatal("wide schema changed")
+	}
+	bad := array.NewRecordBatch(sc, cols, good.NumRows())
+
+	_, err := w.Commit(t.Context(), iceberg.Batch{Records: []arrow.RecordBatch{bad}, Group: "g", To: iceberg.Offsets{tp(0): 1}})
+	if err == nil || !strings.Contains(err.Error(), `"transaction_id"`) {
+		t.Fatalf("commit error = %v, want one naming transaction_id", err)
+	}
+	if err := w.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if snap := w.Table().CurrentSnapshot(); snap != nil {
+		t.Fatalf("snapshot %d committed", snap.SnapshotID)
+	}
+	loc := strings.TrimPrefix(w.Table().Location(), "file://")
+	var left []string
+	_ = filepath.WalkDir(filepath.Join(loc, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Fatalf("%d data files left behind, e.g. %s", len(left), left[0])
 	}
 }

@@ -58,33 +58,9 @@ func NewKafkaSource(cfg KafkaSourceConfig) (*KafkaSource, error) {
 	if cfg.Topic == "" {
 		return nil, errors.New("kafka source: no topic")
 	}
-	cm := kafka.ConfigMap{
-		"bootstrap.servers":        cfg.Brokers,
-		"enable.auto.commit":       false,
-		"enable.auto.offset.store": false,
-		"isolation.level":          "read_committed",
-		"auto.offset.reset":        "earliest",
-		"enable.partition.eof":     true,
-		"enable.metrics.push":      false,
-		"client.id":                "floe",
-		// librdkafka prefetches up to this much per assigned partition,
-		// in C memory outside --max-buffer-bytes. Its default (64 MiB)
-		// let a backlog on 8 partitions hold half a gigabyte; 16 MiB
-		// still keeps many fetches queued. --kafka-config overrides it.
-		"queued.max.messages.kbytes": 16384,
-	}
-	switch {
-	case cfg.Group != "":
-		cm["group.id"] = cfg.Group
-	case cfg.Static:
-		// librdkafka insists on a group id even for a consumer that only
-		// assigns partitions; it never joins or commits to this one.
-		cm["group.id"] = "floe-static-assign"
-	default:
-		return nil, errors.New("kafka source: a consumer group is required unless partitions are assigned statically")
-	}
-	for k, v := range cfg.Extra {
-		cm[k] = v
+	cm, err := consumerConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	c, err := kafka.NewConsumer(&cm)
 	if err != nil {
@@ -397,4 +373,38 @@ func (s *KafkaSource) EndOffsets(ctx context.Context) (map[TopicPartition]int64,
 		ends[tp] = high
 	}
 	return ends, nil
+}
+
+// consumerConfig is the librdkafka configuration of a source: floe's
+// settings, then cfg.Extra (--kafka-config) over them.
+func consumerConfig(cfg KafkaSourceConfig) (kafka.ConfigMap, error) {
+	cm := kafka.ConfigMap{
+		"bootstrap.servers":        cfg.Brokers,
+		"enable.auto.commit":       false,
+		"enable.auto.offset.store": false,
+		"isolation.level":          "read_committed",
+		"auto.offset.reset":        "earliest",
+		"enable.partition.eof":     true,
+		"enable.metrics.push":      false,
+		"client.id":                "floe",
+		// librdkafka prefetches up to this much per assigned partition,
+		// in C memory outside --max-buffer-bytes. Its default (64 MiB)
+		// let a backlog on 8 partitions hold half a gigabyte; 16 MiB
+		// still keeps many fetches queued. --kafka-config overrides it.
+		"queued.max.messages.kbytes": 16384,
+	}
+	switch {
+	case cfg.Group != "":
+		cm["group.id"] = cfg.Group
+	case cfg.Static:
+		// librdkafka insists on a group id even for a consumer that only
+		// assigns partitions; it never joins or commits to this one.
+		cm["group.id"] = "floe-static-assign"
+	default:
+		return nil, errors.New("kafka source: a consumer group is required unless partitions are assigned statically")
+	}
+	for k, v := range cfg.Extra {
+		cm[k] = v
+	}
+	return cm, nil
 }

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/floe-io/floe/internal/devstack"
 )
 
@@ -124,6 +127,28 @@ func TestBackfill(t *testing.T) {
 		sameSet(t, "re-run", e.rowsOf(t, "bf.all"), all)
 	})
 
+	t.Run("parquet writer", func(t *testing.T) {
+		all := e.wantRows(t, func(int32, int64, time.Time) bool { return true })
+		for _, c := range []struct{ flag, log, createdBy string }{
+			{"lean", "data files are written by the lean Parquet writer", "floe version"},
+			{"iceberg-go", "data files are written by iceberg-go's Parquet writer", "parquet-go"},
+		} {
+			table := "bf.writer_" + strings.ReplaceAll(c.flag, "-", "_")
+			var out, errb bytes.Buffer
+			args := e.backfillArgs(table, "--parquet-writer", c.flag, "--log-level", "info")
+			if code := realMain(args, envFrom(nil), &out, &errb); code != 0 {
+				t.Fatalf("%s: exit %d\n%s", c.flag, code, errb.String())
+			}
+			if !strings.Contains(errb.String(), c.log) {
+				t.Errorf("%s: log does not say %q:\n%s", c.flag, c.log, errb.String())
+			}
+			sameSet(t, c.flag, e.rowsOf(t, table), all)
+			if got := createdBy(t, e.writerFor(t, table).Table()); !strings.HasPrefix(got, c.createdBy) {
+				t.Errorf("%s: data files created by %q, want %s...", c.flag, got, c.createdBy)
+			}
+		}
+	})
+
 	t.Run("offsets", func(t *testing.T) {
 		e.backfill(t, "bf.offsets", "--from", "offsets:0=100,1=50", "--to", "offsets:0=300")
 		want := e.wantRows(t, func(p int32, o int64, _ time.Time) bool {
@@ -208,4 +233,28 @@ func TestBackfillResumesAfterKill(t *testing.T) {
 	}
 	all := e.wantRows(t, func(int32, int64, time.Time) bool { return true })
 	sameSet(t, "after resume", e.rowsOf(t, "bf.kill"), all)
+}
+
+// createdBy returns the Parquet footer's created_by of one of tbl's data
+// files: which writer wrote it.
+func createdBy(t *testing.T, tbl *table.Table) string {
+	t.Helper()
+	tasks, err := tbl.Scan().PlanFiles(t.Context())
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("plan files: %d tasks, %v", len(tasks), err)
+	}
+	fsys, err := tbl.FS(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fsys.Open(tasks[0].File.FilePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := file.NewParquetReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	return rd.MetaData().GetCreatedBy()
 }
