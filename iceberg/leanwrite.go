@@ -243,9 +243,9 @@ func (p *leanPlan) groupRows(rec arrow.RecordBatch) ([]leanGroup, error) {
 			key = append(key, 1)
 			switch a := a.(type) {
 			case *array.String:
-				off := a.ValueOffsets()
-				key = binary.AppendUvarint(key, uint64(off[r+1]-off[r]))
-				key = append(key, a.ValueBytes()[off[r]:off[r+1]]...)
+				v := a.Value(r)
+				key = binary.AppendUvarint(key, uint64(len(v)))
+				key = append(key, v...)
 			case *array.Int32:
 				key = binary.LittleEndian.AppendUint32(key, uint32(a.Value(r)))
 			case *array.Int64:

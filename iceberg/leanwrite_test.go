@@ -521,3 +521,44 @@ func TestLeanWriterRefusesNullInRequiredColumn(t *testing.T) {
 		t.Fatalf("%d data files left behind, e.g. %s", len(left), left[0])
 	}
 }
+
+// TestLeanWriterSlicedRecord: a record that is a slice of a larger one
+// (offset into its buffers, as a reader or compute kernel may hand over)
+// is written as exactly its own rows, through both writers alike.
+func TestLeanWriterSlicedRecord(t *testing.T) {
+	lean := wideTable(t, nil)
+	ref := wideTable(t, nil, iceberg.WithIcebergGoWriter(true))
+	const n, from, to = 600, 137, 452
+	full := wideRecord(t, lean.ArrowSchema(), n, 7)
+	want := map[string]string{}
+	ids := full.Column(0)
+	for i := from; i < to; i++ {
+		want[ids.ValueStr(i)] = ""
+	}
+	var files []int
+	for _, w := range []*iceberg.Writer{lean, ref} {
+		rec := full.NewSlice(from, to)
+		res := commitRecord(t, w, rec)
+		if res.Rows != to-from {
+			t.Fatalf("%d rows committed, want %d", res.Rows, to-from)
+		}
+		files = append(files, res.Files)
+	}
+	// One file per partition, as iceberg-go writes them.
+	if files[0] != files[1] {
+		t.Fatalf("lean wrote %d files, iceberg-go %d", files[0], files[1])
+	}
+	full.Release()
+	got, exp := tableRows(t, lean.Table()), tableRows(t, ref.Table())
+	if len(got) != to-from || len(exp) != to-from {
+		t.Fatalf("scanned %d (lean) and %d (iceberg-go) rows, want %d", len(got), len(exp), to-from)
+	}
+	for id, row := range exp {
+		if _, ok := want[id]; !ok {
+			t.Fatalf("iceberg-go stored row %s, outside the slice", id)
+		}
+		if got[id] != row {
+			t.Fatalf("row %s:\n lean       %s\n iceberg-go %s", id, got[id], row)
+		}
+	}
+}

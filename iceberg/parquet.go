@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/golang/snappy"
 	"github.com/klauspost/compress/zstd"
 )
@@ -37,6 +38,28 @@ const (
 	pqTimestamp               // INT64, TIMESTAMP(MICROS)
 	pqDecimal                 // INT64, DECIMAL(precision <= 18, scale)
 )
+
+func (k pqKind) String() string {
+	switch k {
+	case pqString:
+		return "string"
+	case pqBinary:
+		return "binary"
+	case pqBool:
+		return "boolean"
+	case pqInt32:
+		return "int32"
+	case pqDate:
+		return "date32"
+	case pqInt64:
+		return "int64"
+	case pqTimestamp:
+		return "timestamp"
+	case pqDecimal:
+		return "decimal128"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
 
 // Parquet enum values (parquet.thrift).
 const (
@@ -176,10 +199,15 @@ func (e *pqEncoder) encode(l *pqLayout, rec arrow.RecordBatch, colIdx []int, row
 func (e *pqEncoder) column(l *pqLayout, c *pqColumn, arr arrow.Array, rows []int32) (chunkStats, error) {
 	st := chunkStats{offset: int64(len(e.out)), values: int64(len(rows))}
 	e.vals, e.defs, e.bits = e.vals[:0], e.defs[:0], 0
+	src, err := newColSource(c, arr)
+	if err != nil {
+		return st, err
+	}
+	hasNulls := arr.NullN() > 0
 	pageRows := 0
 	for _, r := range rows {
 		i := int(r)
-		if arr.IsNull(i) {
+		if hasNulls && arr.IsNull(i) {
 			if c.required {
 				return st, errRequiredNull
 			}
@@ -189,7 +217,7 @@ func (e *pqEncoder) column(l *pqLayout, c *pqColumn, arr arrow.Array, rows []int
 			if !c.required {
 				e.defs = append(e.defs, 1)
 			}
-			if err := e.value(c, arr, i, &st); err != nil {
+			if err := e.value(c, &src, i, &st); err != nil {
 				return st, err
 			}
 		}
@@ -209,92 +237,121 @@ func (e *pqEncoder) column(l *pqLayout, c *pqColumn, arr arrow.Array, rows []int
 	return st, nil
 }
 
-// value appends arr[i] (not null) PLAIN-encoded and folds it into st.
-func (e *pqEncoder) value(c *pqColumn, arr arrow.Array, i int, st *chunkStats) error {
+// colSource is an Arrow column's values as plain slices, resolved once per
+// column chunk rather than once per value. Indexes are the array's own
+// (0 is its first element, whatever its offset into its buffers).
+type colSource struct {
+	offs  []int32 // string, binary: offsets into data (absolute)
+	data  []byte  // string, binary: the whole values buffer
+	i32   []int32 // int32
+	d32   []arrow.Date32
+	i64   []int64
+	ts    []arrow.Timestamp
+	dec   []decimal128.Num
+	bools *array.Boolean
+}
+
+func newColSource(c *pqColumn, arr arrow.Array) (colSource, error) {
+	var s colSource
+	ok := false
 	switch c.kind {
 	case pqString:
-		a, ok := arr.(*array.String)
-		if !ok {
-			return fmt.Errorf("arrow %s, want string", arr.DataType())
+		var a *array.String
+		if a, ok = arr.(*array.String); ok {
+			s.offs = a.ValueOffsets()
+			if bufs := a.Data().Buffers(); len(bufs) > 2 && bufs[2] != nil {
+				s.data = bufs[2].Bytes()
+			}
 		}
-		off := a.ValueOffsets()
-		b := a.ValueBytes()[off[i]:off[i+1]]
-		e.vals = binary.LittleEndian.AppendUint32(e.vals, uint32(len(b)))
-		e.vals = append(e.vals, b...)
-		st.foldBytes(b)
 	case pqBinary:
-		a, ok := arr.(*array.Binary)
-		if !ok {
-			return fmt.Errorf("arrow %s, want binary", arr.DataType())
+		var a *array.Binary
+		if a, ok = arr.(*array.Binary); ok {
+			s.offs = a.ValueOffsets()
+			if bufs := a.Data().Buffers(); len(bufs) > 2 && bufs[2] != nil {
+				s.data = bufs[2].Bytes()
+			}
 		}
-		b := a.Value(i)
+	case pqBool:
+		s.bools, ok = arr.(*array.Boolean)
+	case pqInt32:
+		var a *array.Int32
+		if a, ok = arr.(*array.Int32); ok {
+			s.i32 = a.Int32Values()
+		}
+	case pqDate:
+		var a *array.Date32
+		if a, ok = arr.(*array.Date32); ok {
+			s.d32 = a.Date32Values()
+		}
+	case pqInt64:
+		var a *array.Int64
+		if a, ok = arr.(*array.Int64); ok {
+			s.i64 = a.Int64Values()
+		}
+	case pqTimestamp:
+		var a *array.Timestamp
+		if a, ok = arr.(*array.Timestamp); ok {
+			s.ts = a.TimestampValues()
+		}
+	case pqDecimal:
+		var a *array.Decimal128
+		if a, ok = arr.(*array.Decimal128); ok {
+			s.dec = a.Values()
+		}
+	default:
+		return s, fmt.Errorf("unsupported column kind %d", c.kind)
+	}
+	if !ok {
+		return s, fmt.Errorf("arrow %s, want %s", arr.DataType(), c.kind)
+	}
+	return s, nil
+}
+
+// value appends the column's value i (not null) PLAIN-encoded and folds it
+// into st.
+func (e *pqEncoder) value(c *pqColumn, src *colSource, i int, st *chunkStats) error {
+	switch c.kind {
+	case pqString, pqBinary:
+		b := src.data[src.offs[i]:src.offs[i+1]]
 		e.vals = binary.LittleEndian.AppendUint32(e.vals, uint32(len(b)))
 		e.vals = append(e.vals, b...)
 		st.foldBytes(b)
 	case pqBool:
-		a, ok := arr.(*array.Boolean)
-		if !ok {
-			return fmt.Errorf("arrow %s, want boolean", arr.DataType())
-		}
-		v := a.Value(i)
+		v := src.bools.Value(i)
 		if e.bits == 0 {
 			e.vals = append(e.vals, 0)
 		}
-		if v {
-			e.vals[len(e.vals)-1] |= 1 << e.bits
-		}
-		e.bits = (e.bits + 1) % 8
 		var x int64
 		if v {
+			e.vals[len(e.vals)-1] |= 1 << e.bits
 			x = 1
 		}
+		e.bits = (e.bits + 1) % 8
 		st.foldInt(x)
 	case pqInt32:
-		a, ok := arr.(*array.Int32)
-		if !ok {
-			return fmt.Errorf("arrow %s, want int32", arr.DataType())
-		}
-		v := a.Value(i)
+		v := src.i32[i]
 		e.vals = binary.LittleEndian.AppendUint32(e.vals, uint32(v))
 		st.foldInt(int64(v))
 	case pqDate:
-		a, ok := arr.(*array.Date32)
-		if !ok {
-			return fmt.Errorf("arrow %s, want date32", arr.DataType())
-		}
-		v := int32(a.Value(i))
+		v := int32(src.d32[i])
 		e.vals = binary.LittleEndian.AppendUint32(e.vals, uint32(v))
 		st.foldInt(int64(v))
 	case pqInt64:
-		a, ok := arr.(*array.Int64)
-		if !ok {
-			return fmt.Errorf("arrow %s, want int64", arr.DataType())
-		}
-		v := a.Value(i)
+		v := src.i64[i]
 		e.vals = binary.LittleEndian.AppendUint64(e.vals, uint64(v))
 		st.foldInt(v)
 	case pqTimestamp:
-		a, ok := arr.(*array.Timestamp)
-		if !ok {
-			return fmt.Errorf("arrow %s, want timestamp", arr.DataType())
-		}
-		v := int64(a.Value(i))
+		v := int64(src.ts[i])
 		e.vals = binary.LittleEndian.AppendUint64(e.vals, uint64(v))
 		st.foldInt(v)
 	case pqDecimal:
-		a, ok := arr.(*array.Decimal128)
-		if !ok {
-			return fmt.Errorf("arrow %s, want decimal128", arr.DataType())
-		}
-		n := a.Value(i)
+		n := src.dec[i]
 		v := int64(n.LowBits())
 		if n.HighBits() != v>>63 {
 			return fmt.Errorf("decimal value does not fit precision %d", c.precision)
 		}
 		e.vals = binary.LittleEndian.AppendUint64(e.vals, uint64(v))
 		st.foldInt(v)
-	default:
-		return fmt.Errorf("unsupported column kind %d", c.kind)
 	}
 	return nil
 }
