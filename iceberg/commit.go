@@ -62,6 +62,7 @@ func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 		res.Bytes += df.FileSizeBytes()
 	}
 	res.Files = len(files)
+	res.WriteDuration = w.cfg.now().Sub(start)
 
 	snap, attempts, err := w.commitFiles(ctx, tbl, &b, files, props)
 	res.Attempts = attempts

@@ -98,6 +98,10 @@ func TestCommitScanAndOffsets(t *testing.T) {
 	if res.CommitID == "" {
 		t.Fatal("no commit id generated")
 	}
+	// Writing the files is part of the commit and not all of it.
+	if res.WriteDuration <= 0 || res.WriteDuration >= res.Duration {
+		t.Fatalf("write %v of commit %v", res.WriteDuration, res.Duration)
+	}
 
 	snap := w.Table().CurrentSnapshot()
 	if snap.SnapshotID != res.SnapshotID {

@@ -54,6 +54,9 @@ type CommitResult struct {
 	// Bytes is the total size of the data files written.
 	Bytes    int64
 	Duration time.Duration
+	// WriteDuration is the part of Duration spent writing the data files
+	// (the rest is the catalog commit: manifests, metadata, the swap).
+	WriteDuration time.Duration
 	// Attempts counts catalog commit attempts (1 without conflicts).
 	Attempts int
 	// CommitID is the batch's commit id (generated when the batch had none).

@@ -354,7 +354,7 @@ func (p *Pipeline) loop(ctx context.Context) error {
 			p.lagAt = now
 			p.reportLag()
 		}
-		if reason := p.due(); reason != "" {
+		if reason := p.due(); reason != "" && !p.deferred(reason) {
 			if err := p.flushAsync(ctx, reason); err != nil {
 				return err
 			}
@@ -373,12 +373,38 @@ func (p *Pipeline) pollWait() time.Duration {
 	}
 	left := p.opts.Trigger - p.opts.Now().Sub(p.batch.opened)
 	switch {
+	case left < time.Millisecond && p.deferred("interval"):
+		// Overdue, waiting for the commit in flight: poll briefly so the
+		// batch is handed over soon after that commit lands.
+		return deferPoll
 	case left < time.Millisecond:
 		return 0
 	case left < idle:
 		return left
 	}
 	return idle
+}
+
+// deferPoll is how long a poll waits for records while an overdue batch
+// waits for the commit in flight.
+const deferPoll = 5 * time.Millisecond
+
+// deferred says whether a batch due for reason keeps filling instead:
+// when the interval has passed but the previous batch's commit is still
+// running. Flushing would only wait for that commit with consuming
+// stopped; consuming on, the batch is handed over the moment the commit
+// lands, and holds what arrived meanwhile. Size limits never wait.
+func (p *Pipeline) deferred(reason string) bool {
+	in := p.inflight
+	if reason != "interval" || in == nil {
+		return false
+	}
+	select {
+	case <-in.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // full says which size limit the batch has reached, or "".
@@ -710,7 +736,14 @@ func (p *Pipeline) await(ctx context.Context) error {
 	if in == nil {
 		return nil
 	}
-	<-in.done
+	select {
+	case <-in.done:
+	default:
+		// The commit is still running: consuming stops until it lands.
+		t := time.Now()
+		<-in.done
+		p.stats.stalled(time.Since(t))
+	}
 	p.inflight, p.inflightBytes = nil, 0
 	if errors.Is(in.err, iceberg.ErrFenced) {
 		p.stats.fenced()
@@ -735,6 +768,7 @@ func (p *Pipeline) await(ctx context.Context) error {
 	p.opts.Observer.Committed(info)
 	p.log.Info("commit", "snapshot_id", res.SnapshotID, "rows", res.Rows, "files", res.Files,
 		"bytes", res.Bytes, "dead_letter", in.dead, "duration_ms", res.Duration.Milliseconds(),
+		"write_ms", res.WriteDuration.Milliseconds(),
 		"attempts", res.Attempts, "trigger", in.reason)
 	if p.opts.OnCommit != nil {
 		p.opts.OnCommit(info)

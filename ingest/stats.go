@@ -17,6 +17,9 @@ type Stats struct {
 	Bytes       int64
 	Fenced      int64
 	LastCommit  time.Time
+	// Stalled is how long consuming waited for a background commit to
+	// land before it could hand over the next batch.
+	Stalled time.Duration
 }
 
 type statsCounter struct {
@@ -44,6 +47,12 @@ func (c *statsCounter) dead(class string) {
 func (c *statsCounter) fenced() {
 	c.mu.Lock()
 	c.s.Fenced++
+	c.mu.Unlock()
+}
+
+func (c *statsCounter) stalled(d time.Duration) {
+	c.mu.Lock()
+	c.s.Stalled += d
 	c.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ type fakeSource struct {
 	clk     *clock
 	cancel  context.CancelFunc
 	started bool
+	onPoll  func() // if set, called at every poll
 }
 
 func (s *fakeSource) Poll(ctx context.Context, rb ingest.Rebalancer, _ int, _ time.Duration) ([]ingest.Record, error) {
@@ -45,6 +47,9 @@ func (s *fakeSource) Poll(ctx context.Context, rb ingest.Rebalancer, _ int, _ ti
 		}
 	}
 	s.clk.t = s.clk.t.Add(s.step)
+	if s.onPoll != nil {
+		s.onPoll()
+	}
 	if len(s.recs) == 0 {
 		s.cancel()
 		return nil, nil
@@ -84,6 +89,9 @@ type fakeWriter struct {
 	sc      *iceberggo.Schema
 	arrow   *arrow.Schema
 	commits []int64 // rows per commit
+	// onCommit, if set, runs at the start of every commit (n from 0), on
+	// the commit's goroutine: it may block it.
+	onCommit func(n int)
 }
 
 func (w *fakeWriter) Schema() *iceberggo.Schema  { return w.sc }
@@ -94,6 +102,9 @@ func (w *fakeWriter) Offsets(context.Context, string) (iceberg.Offsets, error) {
 }
 func (w *fakeWriter) Evolve(context.Context, []iceberg.Change) error { return nil }
 func (w *fakeWriter) Commit(_ context.Context, b iceberg.Batch) (iceberg.CommitResult, error) {
+	if w.onCommit != nil {
+		w.onCommit(len(w.commits))
+	}
 	var rows int64
 	for _, r := range b.Records {
 		rows += r.NumRows()
@@ -112,6 +123,14 @@ func (nopDLQ) Close(context.Context) error                   { return nil }
 // runTriggers runs n records (merchant i%merchants, value size bytes) in
 // polls of per records, step apart, and returns the rows of each commit.
 func runTriggers(t *testing.T, n, merchants, per int, step time.Duration, opts ingest.Options) ([]int64, []string) {
+	t.Helper()
+	commits, reasons, _ := runTriggersWith(t, n, merchants, per, step, opts, nil)
+	return commits, reasons
+}
+
+// runTriggersWith is runTriggers with a hook to set up the stand-ins
+// before the run; it also returns the pipeline's stats.
+func runTriggersWith(t *testing.T, n, merchants, per int, step time.Duration, opts ingest.Options, setup func(*fakeSource, *fakeWriter)) ([]int64, []string, ingest.Stats) {
 	t.Helper()
 	v1, err := schema.Compile(2, contract.PaymentV1)
 	if err != nil {
@@ -133,6 +152,9 @@ func runTriggers(t *testing.T, n, merchants, per int, step time.Duration, opts i
 		src.recs = append(src.recs, ingest.Record{Topic: "t", Partition: 0, Offset: int64(i), Value: []byte(fmt.Sprintf("m-%05d", i%merchants))})
 	}
 	w := &fakeWriter{sc: sc, arrow: as}
+	if setup != nil {
+		setup(src, w)
+	}
 	var reasons []string
 	opts.Group, opts.Now = "g", clk.now
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -144,7 +166,7 @@ func runTriggers(t *testing.T, n, merchants, per int, step time.Duration, opts i
 	if err := p.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return w.commits, reasons
+	return w.commits, reasons, p.Stats()
 }
 
 func sum(xs []int64) (s int64) {
@@ -203,6 +225,69 @@ func TestTriggers(t *testing.T) {
 		}
 		if sum(commits) != 20000 {
 			t.Errorf("%d rows committed", sum(commits))
+		}
+	})
+}
+
+// TestIntervalWhileCommitting: when the interval passes while the previous
+// batch is still being committed, consuming goes on into the next batch
+// (handed over as soon as that commit lands) instead of stopping to wait
+// for it; a size limit still waits.
+func TestIntervalWhileCommitting(t *testing.T) {
+	// The first commit is held until the source has served 30 more polls
+	// (3 s of the test's clock, three intervals), or 3 s of real time:
+	// a loop that stops consuming while it waits gets its next batch
+	// only from the timer, with ~1,000 rows.
+	block := func(src *fakeSource, w *fakeWriter) {
+		started, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		open := func() { once.Do(func() { close(release) }) }
+		polls := 0
+		src.onPoll = func() {
+			select {
+			case <-started:
+				if polls++; polls == 30 {
+					open()
+				}
+			default:
+			}
+		}
+		w.onCommit = func(n int) {
+			if n != 0 {
+				return
+			}
+			close(started)
+			timer := time.AfterFunc(3*time.Second, open)
+			defer timer.Stop()
+			<-release
+		}
+	}
+	t.Run("interval", func(t *testing.T) {
+		commits, reasons, st := runTriggersWith(t, 8000, 10, 100, 100*time.Millisecond, ingest.Options{Trigger: time.Second}, block)
+		if sum(commits) != 8000 {
+			t.Fatalf("%d rows committed, want 8000", sum(commits))
+		}
+		if len(commits) < 2 || commits[1] < 3000 || reasons[1] != "interval" {
+			t.Fatalf("commits %v (%v): the second wants the >= 3,000 rows consumed while the first was held, on the interval", commits, reasons)
+		}
+		if st.Stalled > time.Second {
+			t.Errorf("consuming stalled %v waiting for commits; the held commit was released by polls", st.Stalled)
+		}
+	})
+	t.Run("rows limit waits", func(t *testing.T) {
+		commits, reasons, st := runTriggersWith(t, 8000, 10, 100, 100*time.Millisecond, ingest.Options{Trigger: time.Second, MaxBatchRows: 1500}, block)
+		if sum(commits) != 8000 {
+			t.Fatalf("%d rows committed, want 8000", sum(commits))
+		}
+		for i, c := range commits {
+			if c > 1500 {
+				t.Errorf("commit %d (%s): %d rows over --max-batch-rows 1500", i, reasons[i], c)
+			}
+		}
+		// The batch filled to its limit before 30 polls, so the loop
+		// waited for the held commit until the timer let it go.
+		if st.Stalled < time.Second {
+			t.Errorf("stalled %v: a full batch must wait for the commit in flight", st.Stalled)
 		}
 	})
 }

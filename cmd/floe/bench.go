@@ -39,6 +39,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		clustered  = fs.Bool("clustered", false, "with --parquet-writer iceberg-go: write each batch one partition at a time (iceberg.WithClusteredWrite)")
 		pqWriter   = fs.String("parquet-writer", "lean", "data file writer: lean (floe's, the default) or iceberg-go (table.WriteRecords), for before/after runs")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
+		logLevel   = fs.String("log-level", "warn", "log level of each run's pipeline, on stderr: debug, info (a line per commit), warn, error")
 
 		single = fs.Bool("single", false, "internal: ingest one topic and print the result as JSON")
 		topic  = fs.String("topic", "", "internal (--single): topic")
@@ -62,6 +63,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			Progress: stderr, CPUProfile: *cpuProfile, Isolated: true,
 			TableProps: bench.WriteProps(*wprops), WriterOptions: writerOpts(*clustered, *pqWriter),
 			Ready: func() { fmt.Fprintln(stdout, "ready") },
+			Log:   newLogger(stderr, *logLevel, "text"),
 		})
 		if err != nil {
 			return err
@@ -78,7 +80,12 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		Events: *events, Rate: *rate, Partitions: *partitions, Merchants: *merchants,
 		DataDir: *dataDir, Brokers: *brokers, RegistryURL: *registry,
 		Catalog: *catalogURI, Warehouse: *warehouse, Progress: stderr, WriteProps: *wprops,
-		Clustered: *clustered, ParquetWriter: *pqWriter,
+		Clustered: *clustered, ParquetWriter: *pqWriter, LogLevel: *logLevel,
+	}
+	switch *logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return usageError{fmt.Errorf("--log-level: want debug, info, warn or error, got %q", *logLevel)}
 	}
 	if *pqWriter != "lean" && *pqWriter != "iceberg-go" {
 		return usageError{fmt.Errorf("--parquet-writer: %q: want lean or iceberg-go", *pqWriter)}
@@ -109,6 +116,8 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			return fmt.Errorf("--isolate: %w", err)
 		}
 		c.Exe = exe
+	} else {
+		c.Log = newLogger(stderr, *logLevel, "text")
 	}
 	if *cpuProfile != "" {
 		p, err := filepath.Abs(*cpuProfile)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestBenchQuick(t *testing.T) {
 	bin := floeBinary(t)
 	out := t.TempDir()
 	cmd := exec.Command(bin, "bench", "--events", "20000", "--triggers", "200ms,1s",
-		"--merchants", "40", "--partitions", "4", "--out", out, "--data-dir", t.TempDir())
+		"--merchants", "40", "--partitions", "4", "--out", out, "--data-dir", t.TempDir(), "--log-level", "info")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -34,6 +35,10 @@ func TestBenchQuick(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "ingested 20000/20000 rows") {
 		t.Errorf("no final progress line on stderr:\n%s", stderr.String())
+	}
+	// --log-level info: the children's pipelines log each commit.
+	if !regexp.MustCompile(`msg=commit .*write_ms=\d+`).MatchString(stderr.String()) {
+		t.Errorf("no commit log line with write_ms on stderr:\n%s", stderr.String())
 	}
 
 	js, err := os.ReadFile(filepath.Join(out, "results.json"))
@@ -72,6 +77,8 @@ func TestBenchQuick(t *testing.T) {
 			t.Errorf("%s: cpu %v s/M, rss %d, isolated %v", r.Trigger, r.CPUSPerMillion, r.PeakRSSBytes, r.Isolated)
 		case r.MetadataBytes <= 0:
 			t.Errorf("%s: metadata growth %d", r.Trigger, r.MetadataBytes)
+		case !(0 < r.WriteP50Ms && r.WriteP50Ms <= r.CommitP50Ms) || r.StalledS < 0:
+			t.Errorf("%s: write p50 %v ms of commit p50 %v ms, stalled %v s", r.Trigger, r.WriteP50Ms, r.CommitP50Ms, r.StalledS)
 		}
 	}
 
@@ -96,5 +103,23 @@ func TestBenchQuick(t *testing.T) {
 	cfg, err := png.DecodeConfig(img)
 	if err != nil || cfg.Width < 200 || cfg.Height < 200 {
 		t.Errorf("chart.png: %v, %dx%d", err, cfg.Width, cfg.Height)
+	}
+}
+
+// TestBenchUsage: bad options are refused before anything runs, exit 2.
+func TestBenchUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--parquet-writer", "x"}, "--parquet-writer"},
+		{[]string{"--triggers", "1s,soon"}, "--triggers"},
+	} {
+		var out, errb bytes.Buffer
+		code := realMain(append([]string{"bench", "--data-dir", t.TempDir()}, c.args...), envFrom(nil), &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("floe bench %v: exit %d, stderr %q; want 2 naming %s", c.args, code, errb.String(), c.want)
+		}
 	}
 }

@@ -29,14 +29,20 @@ type Result struct {
 	LatencyP99Ms float64 `json:"latency_p99_ms"`
 	LatencyMaxMs float64 `json:"latency_max_ms"`
 
-	Commits           int64   `json:"commits"`
-	CommitsPerMin     float64 `json:"commits_per_min"`
-	DataFiles         int64   `json:"data_files"`
-	FilesPerCommit    float64 `json:"files_per_commit"`
-	DataBytes         int64   `json:"data_bytes"`
-	AvgFileBytes      float64 `json:"avg_file_bytes"`
-	CommitP50Ms       float64 `json:"commit_p50_ms"`
-	CommitMaxMs       float64 `json:"commit_max_ms"`
+	Commits        int64   `json:"commits"`
+	CommitsPerMin  float64 `json:"commits_per_min"`
+	DataFiles      int64   `json:"data_files"`
+	FilesPerCommit float64 `json:"files_per_commit"`
+	DataBytes      int64   `json:"data_bytes"`
+	AvgFileBytes   float64 `json:"avg_file_bytes"`
+	CommitP50Ms    float64 `json:"commit_p50_ms"`
+	CommitMaxMs    float64 `json:"commit_max_ms"`
+	// WriteP50Ms is the median time a commit spent writing data files
+	// (the rest of commit_p50_ms is the catalog commit).
+	WriteP50Ms float64 `json:"write_p50_ms"`
+	// StalledS is how long consuming waited, in all, for a background
+	// commit to land before it could hand over the next batch.
+	StalledS          float64 `json:"stalled_s"`
 	MetadataBytes     int64   `json:"metadata_bytes"`
 	MetadataPerCommit float64 `json:"metadata_bytes_per_commit"`
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,10 @@ type Config struct {
 	// ParquetWriter is "lean" (default) or "iceberg-go"
 	// (iceberg.WithIcebergGoWriter).
 	ParquetWriter string
+	// LogLevel is passed to the child as --log-level (empty: its default,
+	// warn); Log receives the pipeline's log of an in-process run.
+	LogLevel string
+	Log      *slog.Logger
 }
 
 func (c *Config) validate() error {
@@ -211,6 +216,7 @@ func (c *Config) single(ctx context.Context, sc SingleConfig, keyFile string, co
 	)
 	if c.Exe == "" {
 		sc.Ready = startProducing
+		sc.Log = c.Log
 		res, err = Single(ctx, sc)
 	} else {
 		res, err = c.child(ctx, sc, keyFile, startProducing)
@@ -239,6 +245,9 @@ func (c *Config) child(ctx context.Context, sc SingleConfig, keyFile string, rea
 	}
 	if sc.CPUProfile != "" {
 		args = append(args, "--cpuprofile", sc.CPUProfile)
+	}
+	if c.LogLevel != "" {
+		args = append(args, "--log-level", c.LogLevel)
 	}
 	cmd := exec.CommandContext(ctx, c.Exe, args...)
 	cmd.Stderr = c.Progress

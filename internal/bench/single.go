@@ -121,6 +121,7 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 	var (
 		mu          sync.Mutex
 		commitTimes []float32
+		writeTimes  []float32
 		visible     = map[ingest.TopicPartition]int64{}
 		committed   atomic.Int64
 	)
@@ -130,6 +131,7 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 			ts.committed(ci.Committed, ci.Offsets)
 			mu.Lock()
 			commitTimes = append(commitTimes, float32(ms(ci.Duration)))
+			writeTimes = append(writeTimes, float32(ms(ci.WriteDuration)))
 			var sum int64
 			for tp, off := range ci.Offsets {
 				visible[tp] = off
@@ -207,6 +209,8 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 	}
 	ct := percentiles(commitTimes, 50, 100)
 	res.CommitP50Ms, res.CommitMaxMs = ct[0], ct[1]
+	res.WriteP50Ms = percentiles(writeTimes, 50)[0]
+	res.StalledS = st.Stalled.Seconds()
 	if metaDir != "" {
 		res.MetadataBytes = dirSize(metaDir) - metaBefore
 		if st.Commits > 0 {
