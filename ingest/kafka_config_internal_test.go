@@ -12,6 +12,9 @@ func TestConsumerConfigBoundsPrefetch(t *testing.T) {
 	if got := cm["queued.max.messages.kbytes"]; got != 16384 {
 		t.Fatalf("queued.max.messages.kbytes = %v, want 16384", got)
 	}
+	if got := cm["fetch.queue.backoff.ms"]; got != 20 {
+		t.Fatalf("fetch.queue.backoff.ms = %v, want 20 (librdkafka's 1000 idles a consumer that fell behind)", got)
+	}
 	if cm["group.id"] != "g" || cm["isolation.level"] != "read_committed" || cm["enable.auto.commit"] != false {
 		t.Fatalf("consumer settings lost: %v", cm)
 	}

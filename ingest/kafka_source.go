@@ -392,6 +392,12 @@ func consumerConfig(cfg KafkaSourceConfig) (kafka.ConfigMap, error) {
 		// let a backlog on 8 partitions hold half a gigabyte; 16 MiB
 		// still keeps many fetches queued. --kafka-config overrides it.
 		"queued.max.messages.kbytes": 16384,
+		// When a partition's queue is over those thresholds (or over
+		// queued.min.messages), librdkafka postpones its next fetch by
+		// this much; the default, 1000 ms, idled the pipeline whenever a
+		// commit had let the queue fill: BenchmarkConsume reads 155k
+		// events/s with it, 440-570k with 10-50 ms.
+		"fetch.queue.backoff.ms": 20,
 	}
 	switch {
 	case cfg.Group != "":
