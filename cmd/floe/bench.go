@@ -29,7 +29,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		partitions = fs.Int("partitions", 8, "partitions of each run's topic")
 		merchants  = fs.Int("merchants", 1000, "distinct merchants (each with a home currency; 5% of events in another)")
 		out        = fs.String("out", "bench-results", "directory for results.csv, results.json and chart.png")
-		dataDir    = fs.String("data-dir", "", "where keyring, catalogs and warehouses of the runs live (default: a temporary directory)")
+		dataDir    = fs.String("data-dir", "", "where keyring, catalogs and warehouses of the runs live; kept afterwards (default: a temporary directory, removed at the end)")
 		brokers    = fs.String("brokers", "", "Kafka bootstrap servers (default: an in-process broker)")
 		registry   = fs.String("registry-url", "", "Schema Registry URL (default: an in-process registry)")
 		catalogURI = fs.String("catalog", "", "catalog URI (default: a SQLite catalog per run)")

@@ -23,8 +23,9 @@ func TestBenchQuick(t *testing.T) {
 	}
 	bin := floeBinary(t)
 	out := t.TempDir()
+	data := t.TempDir()
 	cmd := exec.Command(bin, "bench", "--events", "20000", "--triggers", "200ms,1s",
-		"--merchants", "40", "--partitions", "4", "--out", out, "--data-dir", t.TempDir(), "--log-level", "info")
+		"--merchants", "40", "--partitions", "4", "--out", out, "--data-dir", data, "--log-level", "info")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -39,6 +40,20 @@ func TestBenchQuick(t *testing.T) {
 	// --log-level info: the children's pipelines log each commit.
 	if !regexp.MustCompile(`msg=commit .*write_ms=\d+`).MatchString(stderr.String()) {
 		t.Errorf("no commit log line with write_ms on stderr:\n%s", stderr.String())
+	}
+
+	// A --data-dir given is kept: each run's catalog and warehouse.
+	runs, _ := filepath.Glob(filepath.Join(data, "run-*"))
+	if len(runs) != 2 {
+		t.Errorf("%d run directories kept in --data-dir, want 2", len(runs))
+	}
+	for _, r := range runs {
+		if files, _ := filepath.Glob(filepath.Join(r, "warehouse", "*", "*", "data", "*", "*", "*.parquet")); len(files) == 0 {
+			t.Errorf("%s: no data files kept", r)
+		}
+		if _, err := os.Stat(filepath.Join(r, "catalog.db")); err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
 	}
 
 	js, err := os.ReadFile(filepath.Join(out, "results.json"))
