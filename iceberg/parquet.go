@@ -253,51 +253,24 @@ type colSource struct {
 
 func newColSource(c *pqColumn, arr arrow.Array) (colSource, error) {
 	var s colSource
-	ok := false
+	var ok bool
 	switch c.kind {
 	case pqString:
-		var a *array.String
-		if a, ok = arr.(*array.String); ok {
-			s.offs = a.ValueOffsets()
-			if bufs := a.Data().Buffers(); len(bufs) > 2 && bufs[2] != nil {
-				s.data = bufs[2].Bytes()
-			}
-		}
+		ok = byteValues[*array.String](arr, &s)
 	case pqBinary:
-		var a *array.Binary
-		if a, ok = arr.(*array.Binary); ok {
-			s.offs = a.ValueOffsets()
-			if bufs := a.Data().Buffers(); len(bufs) > 2 && bufs[2] != nil {
-				s.data = bufs[2].Bytes()
-			}
-		}
+		ok = byteValues[*array.Binary](arr, &s)
 	case pqBool:
 		s.bools, ok = arr.(*array.Boolean)
 	case pqInt32:
-		var a *array.Int32
-		if a, ok = arr.(*array.Int32); ok {
-			s.i32 = a.Int32Values()
-		}
+		ok = fixedValues[int32, *array.Int32](arr, &s.i32)
 	case pqDate:
-		var a *array.Date32
-		if a, ok = arr.(*array.Date32); ok {
-			s.d32 = a.Date32Values()
-		}
+		ok = fixedValues[arrow.Date32, *array.Date32](arr, &s.d32)
 	case pqInt64:
-		var a *array.Int64
-		if a, ok = arr.(*array.Int64); ok {
-			s.i64 = a.Int64Values()
-		}
+		ok = fixedValues[int64, *array.Int64](arr, &s.i64)
 	case pqTimestamp:
-		var a *array.Timestamp
-		if a, ok = arr.(*array.Timestamp); ok {
-			s.ts = a.TimestampValues()
-		}
+		ok = fixedValues[arrow.Timestamp, *array.Timestamp](arr, &s.ts)
 	case pqDecimal:
-		var a *array.Decimal128
-		if a, ok = arr.(*array.Decimal128); ok {
-			s.dec = a.Values()
-		}
+		ok = fixedValues[decimal128.Num, *array.Decimal128](arr, &s.dec)
 	default:
 		return s, fmt.Errorf("unsupported column kind %d", c.kind)
 	}
@@ -305,6 +278,32 @@ func newColSource(c *pqColumn, arr arrow.Array) (colSource, error) {
 		return s, fmt.Errorf("arrow %s, want %s", arr.DataType(), c.kind)
 	}
 	return s, nil
+}
+
+// fixedValues sets *dst to arr's values if arr is an A.
+func fixedValues[T any, A interface{ Values() []T }](arr arrow.Array, dst *[]T) bool {
+	a, ok := arr.(A)
+	if ok {
+		*dst = a.Values()
+	}
+	return ok
+}
+
+// byteValues sets s's offsets and whole values buffer from arr if it is an
+// A (string or binary).
+func byteValues[A interface {
+	ValueOffsets() []int32
+	Data() arrow.ArrayData
+}](arr arrow.Array, s *colSource) bool {
+	a, ok := arr.(A)
+	if !ok {
+		return false
+	}
+	s.offs = a.ValueOffsets()
+	if bufs := a.Data().Buffers(); len(bufs) > 2 && bufs[2] != nil {
+		s.data = bufs[2].Bytes()
+	}
+	return true
 }
 
 // value appends the column's value i (not null) PLAIN-encoded and folds it
