@@ -472,77 +472,115 @@ func (p *leanPlan) dataFile(enc *pqEncoder, path string, partVals map[int]any, r
 	if err != nil {
 		return nil, err
 	}
-	sizes, values, nulls, lower, upper := p.metrics(enc)
-	b.ColumnSizes(sizes).ValueCounts(values).NullValueCounts(nulls).SplitOffsets([]int64{4})
-	if len(lower) > 0 {
-		b.LowerBoundValues(lower)
+	m := p.metrics(enc)
+	// The builder copies the maps into its own lists and clones the
+	// bounds, so enc's maps and bound buffer are reused for the next file.
+	b.ColumnSizes(m.sizes).ValueCounts(m.values).NullValueCounts(m.nulls).SplitOffsets([]int64{4})
+	if len(m.lower) > 0 {
+		b.LowerBoundValues(m.lower)
 	}
-	if len(upper) > 0 {
-		b.UpperBoundValues(upper)
+	if len(m.upper) > 0 {
+		b.UpperBoundValues(m.upper)
 	}
 	return b.Build(), nil
 }
 
-// metrics returns the Iceberg column metrics of enc's last file.
-func (p *leanPlan) metrics(enc *pqEncoder) (sizes, values, nulls map[int]int64, lower, upper map[int][]byte) {
-	sizes, values, nulls = map[int]int64{}, map[int]int64{}, map[int]int64{}
-	lower, upper = map[int][]byte{}, map[int][]byte{}
+// fileMetrics are the Iceberg column metrics of a file, by field id.
+type fileMetrics struct {
+	sizes, values, nulls map[int]int64
+	lower, upper         map[int][]byte
+	bounds               []byte // backing store of lower and upper
+}
+
+// metrics fills enc's fileMetrics with the metrics of its last file. They
+// stay valid until the next call with enc.
+func (p *leanPlan) metrics(enc *pqEncoder) *fileMetrics {
+	m := &enc.metrics
+	if m.sizes == nil {
+		n := len(p.layout.cols)
+		m.sizes, m.values, m.nulls = make(map[int]int64, n), make(map[int]int64, n), make(map[int]int64, n)
+		m.lower, m.upper = make(map[int][]byte, n), make(map[int][]byte, n)
+	}
+	clear(m.sizes)
+	clear(m.values)
+	clear(m.nulls)
+	clear(m.lower)
+	clear(m.upper)
+	m.bounds = m.bounds[:0]
 	for i := range p.layout.cols {
-		c, st, m := &p.layout.cols[i], &enc.stats[i], p.modes[i]
-		if m.kind == 'n' {
+		c, st, mode := &p.layout.cols[i], &enc.stats[i], p.modes[i]
+		if mode.kind == 'n' {
 			continue
 		}
-		sizes[c.fieldID] = st.compressed
-		values[c.fieldID] = st.values
-		nulls[c.fieldID] = st.nulls
-		if m.kind == 'c' || !st.has {
+		m.sizes[c.fieldID] = st.compressed
+		m.values[c.fieldID] = st.values
+		m.nulls[c.fieldID] = st.nulls
+		if mode.kind == 'c' || !st.has {
 			continue
 		}
 		// Empty bounds (an empty string or binary) are left out, as
 		// iceberg-go's writer does.
-		lo, hi := icebergBounds(c, st, m)
+		var lo, hi []byte
+		m.bounds, lo, hi = icebergBounds(m.bounds, c, st, mode)
 		if len(lo) > 0 {
-			lower[c.fieldID] = lo
+			m.lower[c.fieldID] = lo
 		}
 		if len(hi) > 0 {
-			upper[c.fieldID] = hi
+			m.upper[c.fieldID] = hi
 		}
 	}
-	return sizes, values, nulls, lower, upper
+	return m
 }
 
 // icebergBounds serializes a chunk's min and max as Iceberg single-value
 // binary (spec, Appendix D), truncated as the metrics mode asks: strings to
 // a prefix of code points (upper bound: the prefix with its last code point
-// incremented), binary to a prefix of bytes. A nil upper bound means none
-// could be formed.
-func icebergBounds(c *pqColumn, st *chunkStats, m metricsMode) (lo, hi []byte) {
+// incremented), binary to a prefix of bytes. It appends both to buf and
+// returns them as full slices of it. A nil upper bound means none could be
+// formed.
+func icebergBounds(buf []byte, c *pqColumn, st *chunkStats, m metricsMode) (out, lo, hi []byte) {
+	var l, h []byte
 	switch c.kind {
 	case pqString:
-		lo, hi = []byte(string(st.minB)), []byte(string(st.maxB))
+		l, h = st.minB, st.maxB
 		if m.kind == 't' {
-			lo = truncateUTF8(lo, m.trunc)
-			hi = truncateUTF8Upper(hi, m.trunc)
+			l = truncateUTF8(l, m.trunc)
+			h = truncateUTF8Upper(h, m.trunc)
 		}
-		return lo, hi
 	case pqBinary:
-		lo, hi = []byte(string(st.minB)), []byte(string(st.maxB))
+		l, h = st.minB, st.maxB
 		if m.kind == 't' {
-			if len(lo) > m.trunc {
-				lo = lo[:m.trunc]
+			if len(l) > m.trunc {
+				l = l[:m.trunc]
 			}
-			hi = truncateBytesUpper(hi, m.trunc)
+			h = truncateBytesUpper(h, m.trunc)
 		}
-		return lo, hi
 	case pqBool:
-		return []byte{byte(st.minI)}, []byte{byte(st.maxI)}
+		l, h = []byte{byte(st.minI)}, []byte{byte(st.maxI)}
 	case pqInt32, pqDate:
-		return binary.LittleEndian.AppendUint32(nil, uint32(st.minI)), binary.LittleEndian.AppendUint32(nil, uint32(st.maxI))
+		buf, lo = appendBound(buf, func(b []byte) []byte { return binary.LittleEndian.AppendUint32(b, uint32(st.minI)) })
+		buf, hi = appendBound(buf, func(b []byte) []byte { return binary.LittleEndian.AppendUint32(b, uint32(st.maxI)) })
+		return buf, lo, hi
 	case pqDecimal:
-		return decimalBytes(st.minI), decimalBytes(st.maxI)
+		l, h = decimalBytes(st.minI), decimalBytes(st.maxI)
 	default:
-		return binary.LittleEndian.AppendUint64(nil, uint64(st.minI)), binary.LittleEndian.AppendUint64(nil, uint64(st.maxI))
+		buf, lo = appendBound(buf, func(b []byte) []byte { return binary.LittleEndian.AppendUint64(b, uint64(st.minI)) })
+		buf, hi = appendBound(buf, func(b []byte) []byte { return binary.LittleEndian.AppendUint64(b, uint64(st.maxI)) })
+		return buf, lo, hi
 	}
+	buf, lo = appendBound(buf, func(b []byte) []byte { return append(b, l...) })
+	if h != nil {
+		buf, hi = appendBound(buf, func(b []byte) []byte { return append(b, h...) })
+	}
+	return buf, lo, hi
+}
+
+// appendBound appends what add appends to buf and returns that part as a
+// slice of its own capacity (a later append to it cannot reach buf).
+func appendBound(buf []byte, add func([]byte) []byte) ([]byte, []byte) {
+	start := len(buf)
+	buf = add(buf)
+	return buf, buf[start:len(buf):len(buf)]
 }
 
 // decimalBytes is v as the minimal big-endian two's complement.
@@ -577,6 +615,9 @@ func truncateUTF8Upper(s []byte, n int) []byte {
 	if len(p) == len(s) {
 		return s
 	}
+	// A copy: s may be a column's buffer, which AppendRune on a prefix of
+	// it would overwrite.
+	p = append([]byte(nil), p...)
 	for len(p) > 0 {
 		r, size := utf8.DecodeLastRune(p)
 		p = p[:len(p)-size]

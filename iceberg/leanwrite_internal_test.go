@@ -47,9 +47,14 @@ func TestTruncateBounds(t *testing.T) {
 		if got := string(truncateUTF8([]byte(c.in), c.n)); got != c.low {
 			t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.low)
 		}
-		got := truncateUTF8Upper([]byte(c.in), c.n)
+		in := []byte(c.in)
+		got := truncateUTF8Upper(in, c.n)
 		if c.noHigh != (got == nil) || (!c.noHigh && string(got) != c.high) {
 			t.Errorf("upper(%q, %d) = %q, want %q (none: %v)", c.in, c.n, got, c.high, c.noHigh)
+		}
+		// The input may be a column's buffer: it must stay as it was.
+		if string(in) != c.in {
+			t.Errorf("upper(%q, %d) changed its input to %q", c.in, c.n, in)
 		}
 	}
 	if got := truncateBytesUpper([]byte{1, 0xff, 0xff, 7}, 3); !bytes.Equal(got, []byte{2}) {

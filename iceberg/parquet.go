@@ -151,6 +151,7 @@ type pqEncoder struct {
 	zstdSmall *zstd.Encoder // no entropy coding: for small pages
 	zstdLevel zstd.EncoderLevel
 	bits      int // booleans: bits used in the last byte of vals
+	metrics   fileMetrics
 }
 
 // smallPage is the page size under which pages are zstd-compressed without
