@@ -188,6 +188,9 @@ type CommitInfo struct {
 	Opened     time.Time // when the batch's first record was taken
 	Committed  time.Time
 	Offsets    iceberg.Offsets
+	// Waited is how long consuming stood still waiting for this commit
+	// (0 when it landed before the next batch was due).
+	Waited time.Duration
 }
 
 // Pipeline is the run loop: poll, decode, decrypt, batch, commit. Create it
@@ -736,13 +739,15 @@ func (p *Pipeline) await(ctx context.Context) error {
 	if in == nil {
 		return nil
 	}
+	var waited time.Duration
 	select {
 	case <-in.done:
 	default:
 		// The commit is still running: consuming stops until it lands.
 		t := time.Now()
 		<-in.done
-		p.stats.stalled(time.Since(t))
+		waited = time.Since(t)
+		p.stats.stalled(waited)
 	}
 	p.inflight, p.inflightBytes = nil, 0
 	if errors.Is(in.err, iceberg.ErrFenced) {
@@ -763,7 +768,7 @@ func (p *Pipeline) await(ctx context.Context) error {
 		p.log.Warn("committing consumer group offsets (for lag monitoring only)", "err", err)
 	}
 	res := in.res
-	info := CommitInfo{CommitResult: res, Reason: in.reason, DeadLetter: in.dead, Opened: in.opened, Committed: in.committed, Offsets: in.to}
+	info := CommitInfo{CommitResult: res, Reason: in.reason, DeadLetter: in.dead, Opened: in.opened, Committed: in.committed, Offsets: in.to, Waited: waited}
 	p.stats.committed(info)
 	p.opts.Observer.Committed(info)
 	p.log.Info("commit", "snapshot_id", res.SnapshotID, "rows", res.Rows, "files", res.Files,

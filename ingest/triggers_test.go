@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,9 @@ type fakeSource struct {
 	cancel  context.CancelFunc
 	started bool
 	onPoll  func() // if set, called at every poll
+	// hold, if set and true, makes a poll return nothing without moving
+	// the clock (the test's commits are instant, but land asynchronously).
+	hold func() bool
 }
 
 func (s *fakeSource) Poll(ctx context.Context, rb ingest.Rebalancer, _ int, _ time.Duration) ([]ingest.Record, error) {
@@ -45,6 +49,9 @@ func (s *fakeSource) Poll(ctx context.Context, rb ingest.Rebalancer, _ int, _ ti
 		if _, err := rb.Assigned(ctx, []ingest.TopicPartition{{Topic: "t", Partition: 0}}); err != nil {
 			return nil, err
 		}
+	}
+	if s.hold != nil && s.hold() {
+		return nil, nil
 	}
 	s.clk.t = s.clk.t.Add(s.step)
 	if s.onPoll != nil {
@@ -92,6 +99,8 @@ type fakeWriter struct {
 	// onCommit, if set, runs at the start of every commit (n from 0), on
 	// the commit's goroutine: it may block it.
 	onCommit func(n int)
+	started  atomic.Int64 // commits begun
+	landed   atomic.Int64 // commits the pipeline has taken note of (OnCommit)
 }
 
 func (w *fakeWriter) Schema() *iceberggo.Schema  { return w.sc }
@@ -102,8 +111,9 @@ func (w *fakeWriter) Offsets(context.Context, string) (iceberg.Offsets, error) {
 }
 func (w *fakeWriter) Evolve(context.Context, []iceberg.Change) error { return nil }
 func (w *fakeWriter) Commit(_ context.Context, b iceberg.Batch) (iceberg.CommitResult, error) {
+	n := w.started.Add(1) - 1
 	if w.onCommit != nil {
-		w.onCommit(len(w.commits))
+		w.onCommit(int(n))
 	}
 	var rows int64
 	for _, r := range b.Records {
@@ -124,7 +134,12 @@ func (nopDLQ) Close(context.Context) error                   { return nil }
 // polls of per records, step apart, and returns the rows of each commit.
 func runTriggers(t *testing.T, n, merchants, per int, step time.Duration, opts ingest.Options) ([]int64, []string) {
 	t.Helper()
-	commits, reasons, _ := runTriggersWith(t, n, merchants, per, step, opts, nil)
+	// Commits here take no time on the test's clock: the clock moves only
+	// once every commit begun has landed, as with a writer much faster
+	// than the interval.
+	commits, reasons, _ := runTriggersWith(t, n, merchants, per, step, opts, func(src *fakeSource, w *fakeWriter) {
+		src.hold = func() bool { return w.started.Load() > w.landed.Load() }
+	})
 	return commits, reasons
 }
 
@@ -158,13 +173,22 @@ func runTriggersWith(t *testing.T, n, merchants, per int, step time.Duration, op
 	var reasons []string
 	opts.Group, opts.Now = "g", clk.now
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.OnCommit = func(ci ingest.CommitInfo) { reasons = append(reasons, ci.Reason) }
+	var waited time.Duration
+	opts.OnCommit = func(ci ingest.CommitInfo) {
+		reasons = append(reasons, ci.Reason)
+		waited += ci.Waited
+		w.landed.Add(1)
+	}
 	p, err := ingest.New(src, fakeDecoder{v1}, plainOpener{}, w, nopDLQ{}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Run(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// Each commit reports the wait it caused; together, the stall.
+	if st := p.Stats(); waited != st.Stalled {
+		t.Errorf("commits report %v waited, stats %v stalled", waited, st.Stalled)
 	}
 	return w.commits, reasons, p.Stats()
 }

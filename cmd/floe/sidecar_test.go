@@ -81,7 +81,7 @@ func TestSidecarEndpoints(t *testing.T) {
 
 	moves := []string{
 		"floe_records_consumed_total", "floe_rows_committed_total", "floe_records_dead_lettered_total",
-		"floe_commits_total", "floe_commit_duration_seconds_count", "floe_commit_rows_sum",
+		"floe_commits_total", "floe_commit_duration_seconds_count", "floe_commit_write_seconds_sum", "floe_commit_rows_sum",
 		"floe_commit_bytes_sum", "floe_data_files_written_total", "floe_data_bytes_written_total",
 		"floe_last_commit_timestamp_seconds", "floe_schema_versions_seen",
 		"floe_compaction_runs_total",
@@ -103,7 +103,7 @@ func TestSidecarEndpoints(t *testing.T) {
 			t.Errorf("no dead letters counted for class %s", class)
 		}
 	}
-	for _, name := range []string{"floe_consumer_lag_records", "floe_seconds_since_last_commit", "floe_assigned_partitions"} {
+	for _, name := range []string{"floe_consumer_lag_records", "floe_seconds_since_last_commit", "floe_assigned_partitions", "floe_consumer_waited_seconds_total"} {
 		if _, ok := metricValue(after, name); !ok {
 			t.Errorf("metric %s missing", name)
 		}

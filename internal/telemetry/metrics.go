@@ -24,6 +24,8 @@ type Metrics struct {
 	commits        prometheus.Counter
 	fenced         prometheus.Counter
 	commitDuration prometheus.Histogram
+	commitWrite    prometheus.Histogram
+	waited         prometheus.Counter
 	commitRows     prometheus.Histogram
 	commitBytes    prometheus.Histogram
 	filesWritten   prometheus.Counter
@@ -53,6 +55,9 @@ func NewMetrics(now func() time.Time) *Metrics {
 	m.fenced = prometheus.NewCounter(prometheus.CounterOpts{Name: "floe_batches_fenced_total", Help: "Batches dropped because another writer had committed their offsets."})
 	m.commitDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "floe_commit_duration_seconds", Help: "Time to write a batch's data files and commit its snapshot.",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})
+	m.commitWrite = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "floe_commit_write_seconds", Help: "The part of a commit spent writing its data files (the rest is the catalog commit).",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})
+	m.waited = prometheus.NewCounter(prometheus.CounterOpts{Name: "floe_consumer_waited_seconds_total", Help: "Time consuming stopped to wait for a commit in flight before handing over the next batch (backpressure from commits)."})
 	m.commitRows = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "floe_commit_rows", Help: "Rows per committed snapshot.",
 		Buckets: prometheus.ExponentialBuckets(1, 4, 12)})
 	m.commitBytes = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "floe_commit_bytes", Help: "Data file bytes per committed snapshot.",
@@ -62,7 +67,7 @@ func NewMetrics(now func() time.Time) *Metrics {
 	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "floe_consumer_lag_records", Help: "Records between a partition's end and the next offset the table records."}, []string{"topic", "partition"})
 	m.assigned = prometheus.NewGauge(prometheus.GaugeOpts{Name: "floe_assigned_partitions", Help: "Partitions this process owns."})
 	m.schemas = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "floe_schema_versions_seen", Help: "Payload writer schema ids seen since start (1 per id)."}, []string{"schema_id"})
-	for _, c := range []prometheus.Collector{m.consumed, m.committed, m.deadLettered, m.commits, m.fenced, m.commitDuration,
+	for _, c := range []prometheus.Collector{m.consumed, m.committed, m.deadLettered, m.commits, m.fenced, m.commitDuration, m.commitWrite, m.waited,
 		m.commitRows, m.commitBytes, m.filesWritten, m.bytesWritten, m.lag, m.assigned, m.schemas} {
 		f(c)
 	}
@@ -102,6 +107,8 @@ func (m *Metrics) Committed(ci ingest.CommitInfo) {
 	m.commits.Inc()
 	m.committed.Add(float64(ci.Rows))
 	m.commitDuration.Observe(ci.Duration.Seconds())
+	m.commitWrite.Observe(ci.WriteDuration.Seconds())
+	m.waited.Add(ci.Waited.Seconds())
 	m.commitRows.Observe(float64(ci.Rows))
 	m.commitBytes.Observe(float64(ci.Bytes))
 	m.filesWritten.Add(float64(ci.Files))

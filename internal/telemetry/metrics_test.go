@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 )
 
@@ -48,9 +49,19 @@ func TestMetricsMove(t *testing.T) {
 	m := NewMetrics(func() time.Time { return now })
 	m.Consumed(5)
 	m.DeadLettered(ingest.ClassBadMagic)
-	m.Committed(ingest.CommitInfo{Committed: time.Unix(990, 0)})
+	m.Committed(ingest.CommitInfo{Committed: time.Unix(990, 0),
+		CommitResult: iceberg.CommitResult{Duration: time.Second, WriteDuration: 300 * time.Millisecond}, Waited: 2 * time.Second})
 	if v := testutil.ToFloat64(m.consumed); v != 5 {
 		t.Errorf("consumed = %v", v)
+	}
+	if v := testutil.ToFloat64(m.waited); v != 2 {
+		t.Errorf("floe_consumer_waited_seconds_total = %v, want 2", v)
+	}
+	if n := testutil.CollectAndCount(m.commitWrite); n != 1 {
+		t.Errorf("floe_commit_write_seconds: %d series", n)
+	}
+	if !strings.Contains(histText(t, m, "floe_commit_write_seconds"), "sample_sum:0.3") {
+		t.Errorf("floe_commit_write_seconds did not observe 0.3 s:\n%s", histText(t, m, "floe_commit_write_seconds"))
 	}
 	out, err := testutil.CollectAndLint(m.Registry())
 	if err != nil {
@@ -67,4 +78,20 @@ func TestMetricsMove(t *testing.T) {
 			t.Errorf("seconds since last commit = %v, want 10", f.GetMetric()[0].GetGauge().GetValue())
 		}
 	}
+}
+
+// histText renders the named metric family as the Prometheus client's
+// text (protobuf debug form).
+func histText(t *testing.T, m *Metrics, name string) string {
+	t.Helper()
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return strings.ReplaceAll(f.String(), " ", "")
+		}
+	}
+	return ""
 }
