@@ -13,24 +13,38 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
+// triggerTicks labels the x axis at each run's trigger, as given ("250ms").
+func triggerTicks(rs []Result) plot.Ticker {
+	var ticks plot.ConstantTicks
+	for _, r := range rs {
+		if r.TriggerMs > 0 {
+			ticks = append(ticks, plot.Tick{Value: float64(r.TriggerMs) / 1000, Label: r.Trigger})
+		}
+	}
+	if len(ticks) == 0 {
+		return plot.LogTicks{Prec: -1}
+	}
+	return ticks
+}
+
 // WriteChart draws latency (p50, p95, p99) and data files per commit and
 // average file size against the trigger interval (log scale), as a PNG.
 func WriteChart(path string, rs []Result) error {
 	lat := plot.New()
 	lat.Title.Text = "event-to-visible latency vs trigger"
-	lat.X.Label.Text = "trigger (s)"
+	lat.X.Label.Text = "trigger (log scale)"
 	lat.Y.Label.Text = "latency (s)"
 	lat.X.Scale = plot.LogScale{}
-	lat.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	lat.X.Tick.Marker = triggerTicks(rs)
 	lat.Legend.Top = true
 	lat.Legend.Left = true
 
 	files := plot.New()
 	files.Title.Text = "data files per commit and average file size vs trigger"
-	files.X.Label.Text = "trigger (s)"
+	files.X.Label.Text = "trigger (log scale)"
 	files.Y.Label.Text = "files per commit / avg file KiB"
 	files.X.Scale = plot.LogScale{}
-	files.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	files.X.Tick.Marker = triggerTicks(rs)
 	files.Y.Scale = plot.LogScale{}
 	files.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	files.Legend.Top = true
