@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"gonum.org/v1/plot"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,5 +42,26 @@ func TestPercentiles(t *testing.T) {
 	got := percentiles(xs, 50, 99, 100)
 	if got[0] != 50 || got[1] != 99 || got[2] != 100 {
 		t.Errorf("percentiles = %v", got)
+	}
+}
+
+// TestTriggerTicks: the chart's x axis has a tick at each run's trigger,
+// labelled as given.
+func TestTriggerTicks(t *testing.T) {
+	rs := []Result{{Trigger: "250ms", TriggerMs: 250}, {Trigger: "1s", TriggerMs: 1000}, {Trigger: "10s", TriggerMs: 10000}}
+	ticks := triggerTicks(rs).Ticks(0.1, 20)
+	if len(ticks) != 3 {
+		t.Fatalf("ticks %+v, want 3", ticks)
+	}
+	for i, want := range []struct {
+		v float64
+		l string
+	}{{0.25, "250ms"}, {1, "1s"}, {10, "10s"}} {
+		if ticks[i].Value != want.v || ticks[i].Label != want.l {
+			t.Errorf("tick %d = %+v, want %v %q", i, ticks[i], want.v, want.l)
+		}
+	}
+	if _, ok := triggerTicks(nil).(plot.LogTicks); !ok {
+		t.Error("no runs: want the log ticks")
 	}
 }
