@@ -2,11 +2,12 @@ package bench
 
 import (
 	"bytes"
-	"gonum.org/v1/plot"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
 )
 
 func TestOutputsOneAndManyRuns(t *testing.T) {
