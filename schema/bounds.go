@@ -62,19 +62,15 @@ func (c *boundsChecker) take(n int64) bool {
 
 // long reads a zig-zag varint.
 func (c *boundsChecker) long() (int64, error) {
-	var u uint64
-	for shift := uint(0); shift < 70; shift += 7 {
-		if c.off >= len(c.buf) {
-			return 0, c.fail("truncated varint")
-		}
-		b := c.buf[c.off]
-		c.off++
-		u |= uint64(b&0x7f) << shift
-		if b < 0x80 {
-			return int64(u>>1) ^ -int64(u&1), nil
-		}
+	v, off, reason := readLong(c.buf, c.off)
+	c.off = off
+	switch reason {
+	case "":
+		return v, nil
+	case reasonTruncated:
+		return 0, c.fail("truncated varint")
 	}
-	return 0, c.fail("varint longer than 10 bytes")
+	return 0, c.fail(reason)
 }
 
 func (c *boundsChecker) value(t *avroType) error {

@@ -211,21 +211,31 @@ type avroReader struct {
 	off int
 }
 
-// long reads a zig-zag varint of at most 10 bytes.
-func (r *avroReader) long() (int64, string) {
+// readLong decodes the zig-zag varint of at most 10 bytes at buf[off:]
+// (Avro's int and long). It returns the value and the offset reached: past
+// the varint, or where it failed, with reasonTruncated or reasonVarint.
+// Both the compiled reader and checkBounds read varints with it.
+func readLong(buf []byte, off int) (int64, int, string) {
 	var u uint64
 	for shift := uint(0); shift < 70; shift += 7 {
-		if r.off >= len(r.buf) {
-			return 0, reasonTruncated
+		if off >= len(buf) {
+			return 0, off, reasonTruncated
 		}
-		b := r.buf[r.off]
-		r.off++
+		b := buf[off]
+		off++
 		u |= uint64(b&0x7f) << shift
 		if b < 0x80 {
-			return int64(u>>1) ^ -int64(u&1), ""
+			return int64(u>>1) ^ -int64(u&1), off, ""
 		}
 	}
-	return 0, reasonVarint
+	return 0, off, reasonVarint
+}
+
+// long reads a zig-zag varint of at most 10 bytes.
+func (r *avroReader) long() (int64, string) {
+	v, off, reason := readLong(r.buf, r.off)
+	r.off = off
+	return v, reason
 }
 
 // int reads an int as goavro does: the varint truncated to 32 bits.
