@@ -84,6 +84,9 @@ func (w *Writer) LeanWriterReason() string {
 // writeLeanRecords writes every record of recs with the lean writer
 // (leanwrite.go): one file per partition of each record.
 func (w *Writer) writeLeanRecords(ctx context.Context, tbl *table.Table, plan *leanPlan, commitID string, recs *recordSet) ([]iceberggo.DataFile, error) {
+	if w.cfg.targetFileSize > 0 {
+		plan.target = w.cfg.targetFileSize // WithTargetFileSize overrides the table's
+	}
 	writeID := commitID
 	if _, err := uuid.Parse(commitID); err != nil {
 		writeID = uuid.NewString()

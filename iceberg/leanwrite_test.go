@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -340,21 +341,33 @@ func TestLeanFilesReadByArrowGo(t *testing.T) {
 // TestLeanWriterSplitsAtTargetSize: a partition larger than
 // write.target-file-size-bytes becomes several files.
 func TestLeanWriterSplitsAtTargetSize(t *testing.T) {
-	w := wideTable(t, iceberggo.Properties{"write.target-file-size-bytes": "20000"})
-	res := commitRecord(t, w, wideRecord(t, w.ArrowSchema(), 4000, 3))
-	files := 0
-	tasks, err := w.Table().Scan().PlanFiles(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, task := range tasks {
-		files++
-		if task.File.FileSizeBytes() > 20000 && task.File.Count() > 1 {
-			t.Errorf("%s: %d bytes over the 20000-byte target", task.File.FilePath(), task.File.FileSizeBytes())
-		}
-	}
-	if res.Rows != 4000 || files <= 16 || len(tableRows(t, w.Table())) != 4000 {
-		t.Fatalf("%d rows in %d files", res.Rows, files)
+	// ~20 partitions of ~200 rows, ~14 KB each unsplit: a 6,000-byte
+	// target splits every one of them.
+	const target = 6000
+	for name, w := range map[string]*iceberg.Writer{
+		"table property":     wideTable(t, iceberggo.Properties{"write.target-file-size-bytes": strconv.Itoa(target)}),
+		"WithTargetFileSize": wideTable(t, nil, iceberg.WithTargetFileSize(target)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := commitRecord(t, w, wideRecord(t, w.ArrowSchema(), 4000, 3))
+			tasks, err := w.Table().Scan().PlanFiles(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts := map[string]int{}
+			for _, task := range tasks {
+				parts[partKey(task.File)]++
+				if task.File.FileSizeBytes() > target && task.File.Count() > 1 {
+					t.Errorf("%s: %d bytes over the %d-byte target", task.File.FilePath(), task.File.FileSizeBytes(), target)
+				}
+			}
+			if res.Rows != 4000 || len(tableRows(t, w.Table())) != 4000 {
+				t.Fatalf("%d rows committed", res.Rows)
+			}
+			if len(tasks) < 2*len(parts) {
+				t.Fatalf("%d files for %d partitions: not split", len(tasks), len(parts))
+			}
+		})
 	}
 }
 
