@@ -344,13 +344,9 @@ func (p *Pipeline) loop(ctx context.Context) error {
 		// Apply a background commit's outcome as soon as it is known, not
 		// only at the next flush: offsets, metrics and the log stay current
 		// when no more records come.
-		if in := p.inflight; in != nil {
-			select {
-			case <-in.done:
-				if err := p.await(ctx); err != nil {
-					return err
-				}
-			default:
+		if in := p.inflight; in != nil && in.landed() {
+			if err := p.await(ctx); err != nil {
+				return err
 			}
 		}
 		if now := p.opts.Now(); now.Sub(p.lagAt) >= time.Second {
@@ -398,16 +394,7 @@ const deferPoll = 5 * time.Millisecond
 // stopped; consuming on, the batch is handed over the moment the commit
 // lands, and holds what arrived meanwhile. Size limits never wait.
 func (p *Pipeline) deferred(reason string) bool {
-	in := p.inflight
-	if reason != "interval" || in == nil {
-		return false
-	}
-	select {
-	case <-in.done:
-		return false
-	default:
-		return true
-	}
+	return reason == "interval" && p.inflight != nil && !p.inflight.landed()
 }
 
 // full says which size limit the batch has reached, or "".
@@ -685,6 +672,16 @@ type inflight struct {
 	rows      int64
 }
 
+// landed says whether the commit has finished (successfully or not).
+func (in *inflight) landed() bool {
+	select {
+	case <-in.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (p *Pipeline) flushMode(ctx context.Context, reason string, wait bool) error {
 	// The previous commit must have landed before this batch's From can be
 	// known (it starts where that one ends).
@@ -740,9 +737,7 @@ func (p *Pipeline) await(ctx context.Context) error {
 		return nil
 	}
 	var waited time.Duration
-	select {
-	case <-in.done:
-	default:
+	if !in.landed() {
 		// The commit is still running: consuming stops until it lands.
 		t := time.Now()
 		<-in.done
