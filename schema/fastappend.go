@@ -107,48 +107,30 @@ func fastValueConv(col arrow.DataType, f *fieldReader) fastConv {
 	switch col.ID() {
 	case arrow.EXTENSION:
 		if _, ok := col.(*extensions.UUIDType); ok && w.logical == "uuid" {
-			switch op {
-			case opString:
-				return func(b array.Builder, s *slot) bool {
-					ub, ok := b.(*extensions.UUIDBuilder)
-					if !ok {
-						return false
-					}
-					u, err := uuid.ParseBytes(s.b)
-					if err != nil {
-						return false
-					}
-					ub.Append(u)
-					return true
-				}
-			case opBytes, opFixed:
-				return func(b array.Builder, s *slot) bool {
-					ub, ok := b.(*extensions.UUIDBuilder)
-					if !ok {
-						return false
-					}
-					u, err := uuid.FromBytes(s.b)
-					if err != nil {
-						return false
-					}
-					ub.Append(u)
-					return true
-				}
-			case opEnum:
-				return func(b array.Builder, s *slot) bool {
-					ub, ok := b.(*extensions.UUIDBuilder)
-					if !ok {
-						return false
-					}
-					u, err := uuid.Parse(f.symbols[s.i])
-					if err != nil {
-						return false
-					}
-					ub.Append(u)
-					return true
-				}
+			if op != opString && op != opBytes && op != opFixed && op != opEnum {
+				return never
 			}
-			return never
+			return func(b array.Builder, s *slot) bool {
+				ub, ok := b.(*extensions.UUIDBuilder)
+				if !ok {
+					return false
+				}
+				var u uuid.UUID
+				var err error
+				switch op {
+				case opString:
+					u, err = uuid.ParseBytes(s.b)
+				case opEnum:
+					u, err = uuid.Parse(f.symbols[s.i])
+				default:
+					u, err = uuid.FromBytes(s.b)
+				}
+				if err != nil {
+					return false
+				}
+				ub.Append(u)
+				return true
+			}
 		}
 	case arrow.TIME64:
 		if w.logical == "time-millis" || w.logical == "time-micros" {

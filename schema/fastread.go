@@ -460,10 +460,8 @@ func (f *fieldReader) native(s *slot) any {
 		v = new(big.Rat).SetFrac(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(f.scale)), nil))
 	case opDate:
 		v = dateOf(s.i)
-	case opTimeMillis:
-		v = time.Duration(int32(s.i)) * time.Millisecond
-	case opTimeMicros:
-		v = time.Duration(s.i) * time.Microsecond
+	case opTimeMillis, opTimeMicros:
+		v = fastDuration(f.op, s)
 	case opTimestampMillis:
 		v = timestampMillis(s.i)
 	case opTimestampMicros:
