@@ -80,8 +80,8 @@ func (s *storageConfig) validate() error {
 		}
 	}
 	for name, v := range map[string]string{"s3-endpoint": s.S3Endpoint, "catalog-oauth2-uri": s.CatalogOAuth2URI} {
-		if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
-			errs = append(errs, fmt.Errorf("--%s: must start with http:// or https://, got %q", name, v))
+		if v != "" {
+			errs = append(errs, checkHTTPURL(name, v))
 		}
 	}
 	return errors.Join(errs...)
@@ -135,6 +135,7 @@ func (s *storageConfig) props(getenv func(string) string) (map[string]string, er
 // variable env. Both set is an error: which one wins would be a surprise.
 func secretFrom(getenv func(string) string, env, flagName, file string) (string, error) {
 	fromEnv := getenv(env)
+	secrets.Add(fromEnv)
 	if file == "" {
 		return fromEnv, nil
 	}
@@ -146,6 +147,7 @@ func secretFrom(getenv func(string) string, env, flagName, file string) (string,
 		return "", fmt.Errorf("--%s: %w", flagName, err)
 	}
 	v := strings.TrimSpace(string(b))
+	secrets.Add(v)
 	if v == "" {
 		return "", fmt.Errorf("--%s: %s is empty", flagName, file)
 	}
