@@ -103,6 +103,8 @@ type option struct {
 	fromYAML func(*yaml.Node) error
 	// redacted: get already hides the secrets in the value.
 	redacted bool
+	// kind names the value in --help: string, duration, size, int.
+	kind string
 }
 
 func (o option) env() string {
@@ -110,7 +112,7 @@ func (o option) env() string {
 }
 
 func stringOpt(name, usage string, p *string) option {
-	return option{name: name, usage: usage,
+	return option{name: name, usage: usage, kind: "string",
 		set: func(s string) error { *p = s; return nil },
 		get: func() string { return *p }}
 }
@@ -129,7 +131,7 @@ func boolOpt(name, usage string, p *bool) option {
 }
 
 func durationOpt(name, usage string, p *time.Duration) option {
-	return option{name: name, usage: usage,
+	return option{name: name, usage: usage, kind: "duration",
 		set: func(s string) error {
 			d, err := time.ParseDuration(s)
 			if err != nil {
@@ -142,7 +144,7 @@ func durationOpt(name, usage string, p *time.Duration) option {
 }
 
 func intOpt(name, usage string, p *int64) option {
-	return option{name: name, usage: usage,
+	return option{name: name, usage: usage, kind: "int",
 		set: func(s string) error {
 			n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
 			if err != nil {
@@ -155,7 +157,7 @@ func intOpt(name, usage string, p *int64) option {
 }
 
 func sizeOpt(name, usage string, p *int64) option {
-	return option{name: name, usage: usage,
+	return option{name: name, usage: usage, kind: "size",
 		set: func(s string) error {
 			n, err := parseSize(s)
 			if err != nil {
@@ -245,7 +247,8 @@ func load(name string, opts []option, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var configPath string
-	fs.StringVar(&configPath, "config", "", "YAML config file; keys are the flag names")
+	fs.StringVar(&configPath, "config", "", "YAML config file; keys are the flag names (env FLOE_CONFIG)")
+	fs.Usage = func() { printUsage(stderr, name, opts) }
 	type setFlag struct {
 		opt   option
 		value string

@@ -33,7 +33,7 @@ var reservedKafka = map[string]bool{
 
 func (k *kafkaConfig) option() option {
 	return option{
-		name: "kafka-config",
+		name: "kafka-config", kind: "key=value",
 		usage: "extra librdkafka property key=value; repeat the flag for more, or give key=value,key=value " +
 			"(a part without = continues the value before it: debug=consumer,cgrp). In the config file: " +
 			"a YAML map, values verbatim. Secrets (sasl.password, ssl.keystore.password, ...) only from the file or the environment",
