@@ -340,7 +340,7 @@ func TestComposeAgreesWithFloe(t *testing.T) {
 	if n := bytes.Count(df, []byte("\nFROM ")) + bytes.Count(df[:min(len(df), 5)], []byte("FROM ")); n < 2 || !bytes.Contains(df, []byte("CGO_ENABLED=1")) {
 		t.Error("Dockerfile is not a multi-stage cgo build")
 	}
-	if !regexp.MustCompile(`(?m)^EXPOSE\s+`+httpPort+`\b`).Match(df) {
+	if !regexp.MustCompile(`(?m)^EXPOSE\s+` + httpPort + `\b`).Match(df) {
 		t.Errorf("Dockerfile does not EXPOSE floe's --http port %s", httpPort)
 	}
 	if !bytes.Contains(df, []byte("-s -w")) {
