@@ -9,7 +9,12 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
@@ -77,7 +82,8 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	if err := errors.Join(err, cfg.validate()); err != nil {
 		return usageError{err}
 	}
-	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	logs := &logWriter{w: stderr}
+	log := newLogger(logs, cfg.LogLevel, cfg.LogFormat)
 	kafkaProps, regOpts, err := connectionSettings(&cfg, getenv)
 	if err != nil {
 		return err
@@ -134,7 +140,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer a.closeCatalog()
 	log.Info("backfill started", "group", cfg.Group, "partitions", len(ranges), "records", total)
-	stopProgress := startProgress(stderr, bc.Progress, total, a.Pipeline, log)
+	stopProgress := startProgress(stderr, logs, progressMode(bc.Progress, stderr), total, a.Pipeline.Stats, log)
 	runErr := a.Pipeline.Run(ctx)
 	stopProgress()
 	if err := a.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
@@ -232,45 +238,109 @@ func printSummary(w io.Writer, st ingest.Stats, elapsed time.Duration) {
 	}
 }
 
-// startProgress reports progress until the returned function is called: a
-// bar redrawn in place on a terminal, a log line every 10 s otherwise.
-func startProgress(stderr io.Writer, mode string, total int64, p *ingest.Pipeline, log *slog.Logger) func() {
-	if mode == "auto" {
-		mode = "log"
-		if f, ok := stderr.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				mode = "bar"
-			}
+// progressMode resolves --progress auto: a bar when w is a terminal, log
+// lines otherwise (a file, a pipe, /dev/null).
+func progressMode(mode string, w io.Writer) string {
+	if mode != "auto" {
+		return mode
+	}
+	if isTerminal(w) {
+		// A terminal without a size (some CI pseudo-terminals) cannot
+		// lay a bar out.
+		if cols, _, err := term.GetSize(int(w.(*os.File).Fd())); err == nil && cols > 0 {
+			return "bar"
 		}
 	}
+	return "log"
+}
+
+// isTerminal reports whether w is a terminal. A character device is not
+// enough (/dev/null is one): ask the terminal driver.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// logWriter is the log handler's output: stderr, or, while a progress bar
+// is drawn, the bar's container, which prints each line above the bars.
+type logWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *logWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *logWriter) set(w io.Writer) {
+	l.mu.Lock()
+	l.w = w
+	l.mu.Unlock()
+}
+
+// startProgress reports progress until the returned function is called.
+// "bar": two bars on stderr, records read and records committed (rows in
+// committed snapshots plus dead letters), redrawn in place, with the log
+// lines (logs' writer) printed above them. "log": a log line every 10 s.
+func startProgress(stderr io.Writer, logs *logWriter, mode string, total int64, stats func() ingest.Stats, log *slog.Logger) func() {
 	if mode == "none" || total == 0 {
 		return func() {}
 	}
-	every := 10 * time.Second
-	if mode == "bar" {
-		every = 250 * time.Millisecond
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
 	began := time.Now()
+	if mode == "log" {
+		return every(10*time.Second, func() {
+			st := stats()
+			rate, eta := progressRate(st.Consumed, total, time.Since(began))
+			log.Info("backfill progress", "records", st.Consumed, "of", total, "rows_committed", st.Rows,
+				"dead_letter", st.Dead, "records_per_s", int64(rate), "eta", eta.String())
+		}, nil)
+	}
+	c := mpb.New(mpb.WithOutput(stderr), mpb.WithAutoRefresh(), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(100))
+	read := c.AddBar(total,
+		mpb.PrependDecorators(decor.Name("read     ", decor.WC{W: 10}), decor.CountersNoUnit("%d / %d", decor.WC{W: 24})),
+		mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5}), decor.AverageSpeed(nil, "  %.0f records/s"), decor.Name("  ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
+	committed := c.AddBar(total,
+		mpb.PrependDecorators(decor.Name("committed", decor.WC{W: 10}), decor.CountersNoUnit("%d / %d", decor.WC{W: 24})),
+		mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5}), decor.Any(func(decor.Statistics) string {
+			st := stats()
+			return fmt.Sprintf("  %d rows in %d snapshots, %d dead-lettered", st.Rows, st.Commits, st.Dead)
+		})))
+	logs.set(c)
+	update := func() {
+		st := stats()
+		read.SetCurrent(min(st.Consumed, total))
+		committed.SetCurrent(min(st.Rows+st.Dead, total))
+	}
+	return every(200*time.Millisecond, update, func() {
+		update()
+		// Whatever was not reached (an interrupted run) ends the bar where
+		// it stands.
+		read.SetTotal(-1, true)
+		committed.SetTotal(-1, true)
+		logs.set(stderr)
+		c.Wait()
+	})
+}
+
+// every runs tick every d until the returned function is called, which
+// then runs last (if not nil) and returns when both are done.
+func every(d time.Duration, tick, last func()) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
 			case <-stop:
-				if mode == "bar" {
-					fmt.Fprintln(stderr, progressBar(p.Stats().Consumed, total, time.Since(began)))
+				if last != nil {
+					last()
 				}
 				return
 			case <-t.C:
-				n := p.Stats().Consumed
-				if mode == "bar" {
-					fmt.Fprint(stderr, "\r"+progressBar(n, total, time.Since(began)))
-				} else {
-					rate, eta := progressRate(n, total, time.Since(began))
-					log.Info("backfill progress", "records", n, "of", total, "records_per_s", int64(rate), "eta", eta.String())
-				}
+				tick()
 			}
 		}
 	}()
@@ -284,16 +354,4 @@ func progressRate(n, total int64, elapsed time.Duration) (float64, time.Duration
 	rate := float64(n) / elapsed.Seconds()
 	eta := time.Duration(float64(max(0, total-n)) / rate * float64(time.Second))
 	return rate, eta.Round(time.Second)
-}
-
-func progressBar(n, total int64, elapsed time.Duration) string {
-	const width = 30
-	frac := 1.0
-	if total > 0 {
-		frac = min(1, float64(n)/float64(total))
-	}
-	fill := int(frac * width)
-	rate, eta := progressRate(n, total, elapsed)
-	return fmt.Sprintf("[%s%s] %3.0f%% %d/%d records  %.0f/s  ETA %s ",
-		strings.Repeat("=", fill), strings.Repeat(" ", width-fill), frac*100, n, total, rate, eta)
 }

@@ -37,6 +37,9 @@ func TestBenchQuick(t *testing.T) {
 	if !strings.Contains(stderr.String(), "ingested 20000/20000 rows") {
 		t.Errorf("no final progress line on stderr:\n%s", stderr.String())
 	}
+	if strings.Contains(stderr.String(), "\r") {
+		t.Error("carriage returns in progress written to a pipe (only a terminal gets them)")
+	}
 	// --log-level info: the children's pipelines log each commit.
 	if !regexp.MustCompile(`msg=commit .*write_ms=\d+`).MatchString(stderr.String()) {
 		t.Errorf("no commit log line with write_ms on stderr:\n%s", stderr.String())

@@ -312,6 +312,7 @@ func produce(ctx context.Context, brokers, topic string, gen *devstack.Generator
 	}
 	stop := func() {}
 	if w != nil {
+		pp := newProgressPrinter(w)
 		done, finished := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(finished)
@@ -320,10 +321,10 @@ func produce(ctx context.Context, brokers, topic string, gen *devstack.Generator
 			for {
 				select {
 				case <-done:
-					fmt.Fprintf(w, "\r%s produced %d/%d events          \n", label, made.Load(), n)
+					pp.final("%s produced %d/%d events", label, made.Load(), n)
 					return
 				case <-t.C:
-					fmt.Fprintf(w, "\r%s producing %d/%d events", label, made.Load(), n)
+					pp.update("%s producing %d/%d events", label, made.Load(), n)
 				}
 			}
 		}()

@@ -45,7 +45,8 @@ type SingleConfig struct {
 	Rate int
 	// Label prefixes the progress line.
 	Label string
-	// Progress receives a progress line (carriage-return updated); nil
+	// Progress receives a progress line (carriage-return updated on a
+	// terminal, plain lines elsewhere); nil
 	// for none.
 	Progress io.Writer
 	// Ready, if set, is called once the pipeline is assembled, just
@@ -321,6 +322,7 @@ func progress(w io.Writer, label string, total int64, get func() (rows, commits 
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	start := time.Now()
+	pp := newProgressPrinter(w)
 	go func() {
 		defer close(finished)
 		t := time.NewTicker(500 * time.Millisecond)
@@ -329,11 +331,11 @@ func progress(w io.Writer, label string, total int64, get func() (rows, commits 
 			select {
 			case <-done:
 				rows, commits := get()
-				fmt.Fprintf(w, "\r%s ingested %d/%d rows, %d commits, %.0f events/s    \n", label, rows, total, commits, float64(rows)/time.Since(start).Seconds())
+				pp.final("%s ingested %d/%d rows, %d commits, %.0f events/s", label, rows, total, commits, float64(rows)/time.Since(start).Seconds())
 				return
 			case <-t.C:
 				rows, commits := get()
-				fmt.Fprintf(w, "\r%s ingested %d/%d rows, %d commits, %.0f events/s    ", label, rows, total, commits, float64(rows)/time.Since(start).Seconds())
+				pp.update("%s ingested %d/%d rows, %d commits, %.0f events/s", label, rows, total, commits, float64(rows)/time.Since(start).Seconds())
 			}
 		}
 	}()
