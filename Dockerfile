@@ -11,9 +11,14 @@ COPY . .
 #   docker build --build-arg VERSION=v1.2.3 --build-arg COMMIT=$(git rev-parse HEAD) .
 ARG VERSION=""
 ARG COMMIT=""
+# -tags nodev leaves out `floe demo` and `floe bench` with the in-process
+# Kafka broker and Schema Registry they run on and the chart plotting
+# (about 11 MB of the stripped binary, BENCHMARKS.md issue 16); the stack
+# needs only run and produce. --build-arg TAGS= builds everything.
+ARG TAGS=nodev
 # -s -w: no symbol table or DWARF (smaller image; panics keep their stack
 # traces, which come from the pclntab, not from the symbols).
-RUN CGO_ENABLED=1 go build -trimpath \
+RUN CGO_ENABLED=1 go build -trimpath -tags "${TAGS}" \
       -ldflags="-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
       -o /out/floe ./cmd/floe
 

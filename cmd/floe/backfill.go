@@ -19,6 +19,7 @@ import (
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/internal/redact"
 )
 
 // backfillConfig holds the settings only backfill has.
@@ -140,7 +141,11 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer a.closeCatalog()
 	log.Info("backfill started", "group", cfg.Group, "partitions", len(ranges), "records", total)
-	stopProgress := startProgress(stderr, logs, progressMode(bc.Progress, stderr), total, a.Pipeline.Stats, log)
+	// The bar is drawn on the terminal itself (stderr unwrapped from the
+	// secrets filter: a bar holds counts only); log lines go above it
+	// through the filter.
+	tty := redact.Unwrap(stderr)
+	stopProgress := startProgress(tty, logs, progressMode(bc.Progress, tty), total, a.Pipeline.Stats, log)
 	runErr := a.Pipeline.Run(ctx)
 	stopProgress()
 	if err := a.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
@@ -307,7 +312,7 @@ func startProgress(stderr io.Writer, logs *logWriter, mode string, total int64, 
 			st := stats()
 			return fmt.Sprintf("  %d rows in %d snapshots, %d dead-lettered", st.Rows, st.Commits, st.Dead)
 		})))
-	logs.set(c)
+	logs.set(secrets.Writer(c))
 	update := func() {
 		st := stats()
 		read.SetCurrent(min(st.Consumed, total))

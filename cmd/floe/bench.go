@@ -1,3 +1,5 @@
+//go:build !nodev
+
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/bench"
+	"github.com/floe-io/floe/internal/redact"
 	"github.com/floe-io/floe/keys"
 )
 
@@ -60,7 +63,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			Brokers: *brokers, RegistryURL: *registry, Topic: *topic, Keyring: kr,
 			Catalog: *catalogURI, Warehouse: *warehouse, Table: *table,
 			Trigger: *trig, Events: int64(*events), Rate: *rate, Label: *label,
-			Progress: stderr, CPUProfile: *cpuProfile, Isolated: true,
+			Progress: redact.Unwrap(stderr), CPUProfile: *cpuProfile, Isolated: true,
 			TableProps: bench.WriteProps(*wprops), WriterOptions: writerOpts(*clustered, *pqWriter),
 			Ready: func() { fmt.Fprintln(stdout, "ready") },
 			Log:   newLogger(stderr, *logLevel, "text"),
@@ -79,7 +82,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	c := bench.Config{
 		Events: *events, Rate: *rate, Partitions: *partitions, Merchants: *merchants,
 		DataDir: *dataDir, Brokers: *brokers, RegistryURL: *registry,
-		Catalog: *catalogURI, Warehouse: *warehouse, Progress: stderr, WriteProps: *wprops,
+		Catalog: *catalogURI, Warehouse: *warehouse, Progress: redact.Unwrap(stderr), WriteProps: *wprops,
 		Clustered: *clustered, ParquetWriter: *pqWriter, LogLevel: *logLevel,
 	}
 	switch *logLevel {

@@ -346,6 +346,15 @@ func TestComposeAgreesWithFloe(t *testing.T) {
 	if !bytes.Contains(df, []byte("-s -w")) {
 		t.Error("the image's binary is not stripped (-ldflags -s -w)")
 	}
+	// The image leaves out demo and bench (-tags nodev): no service may
+	// need them.
+	if bytes.Contains(df, []byte("ARG TAGS=nodev")) {
+		for name, s := range c.Services {
+			if s.Image == floe.Image && len(s.Command) > 0 && (s.Command[0] == "demo" || s.Command[0] == "bench") {
+				t.Errorf("service %s runs floe %s, which the image (-tags nodev) leaves out", name, s.Command[0])
+			}
+		}
+	}
 	di, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
 	if err != nil {
 		t.Fatal(err)

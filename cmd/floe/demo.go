@@ -1,3 +1,5 @@
+//go:build !nodev
+
 package main
 
 import (
@@ -154,16 +156,4 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	rep.print(stdout)
 	fmt.Fprintf(stdout, "done in %s\n", time.Since(began).Round(10*time.Millisecond))
 	return nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

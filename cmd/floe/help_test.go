@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
@@ -75,6 +76,25 @@ func TestVersion(t *testing.T) {
 			if !regexp.MustCompile(re).MatchString(out) {
 				t.Errorf("%s: output lacks %s:\n%s", arg, re, out)
 			}
+		}
+	}
+}
+
+// TestNodevLeavesOutDevPeers: -tags nodev drops the in-process broker and
+// registry (kfake, srfake) and the plotting from floe's import graph; the
+// default build keeps them (floe demo, floe bench).
+func TestNodevLeavesOutDevPeers(t *testing.T) {
+	peers := regexp.MustCompile(`(?m)^(github\.com/twmb/franz-go/pkg/kfake|github\.com/twmb/franz-go/pkg/sr/srfake|gonum\.org/v1/plot)$`)
+	for _, c := range []struct {
+		tags string
+		want bool
+	}{{"", true}, {"nodev", false}} {
+		out, err := exec.Command("go", "list", "-deps", "-tags", c.tags, ".").Output()
+		if err != nil {
+			t.Fatalf("go list -tags %q: %v", c.tags, err)
+		}
+		if got := peers.Match(out); got != c.want {
+			t.Errorf("-tags %q: test peers and plotting in the build: %v, want %v", c.tags, got, c.want)
 		}
 	}
 }

@@ -192,6 +192,21 @@ type writer struct {
 	w io.Writer
 }
 
+// Unwrap returns the writer behind the Set, for a caller that needs the
+// file itself (is it a terminal?) and writes no secrets to it.
+func (w *writer) Unwrap() io.Writer { return w.w }
+
+// Unwrap returns the innermost writer behind any number of Set writers.
+func Unwrap(w io.Writer) io.Writer {
+	for {
+		u, ok := w.(interface{ Unwrap() io.Writer })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
+}
+
 func (w *writer) Write(p []byte) (int, error) {
 	w.s.mu.RLock()
 	hit := false

@@ -93,3 +93,15 @@ func TestSetWriterTextAndJSON(t *testing.T) {
 		t.Errorf("String = %q", got)
 	}
 }
+
+func TestUnwrap(t *testing.T) {
+	var s Set
+	var buf bytes.Buffer
+	w := s.Writer(s.Writer(&buf))
+	if Unwrap(w) != &buf {
+		t.Fatal("Unwrap does not reach the innermost writer")
+	}
+	if Unwrap(&buf) != &buf {
+		t.Fatal("Unwrap of a plain writer is not itself")
+	}
+}
