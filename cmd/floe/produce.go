@@ -14,6 +14,7 @@ import (
 
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/redact"
 	"github.com/floe-io/floe/keys"
 )
 
@@ -54,8 +55,9 @@ func cmdProduce(ctx context.Context, args []string, getenv func(string) string, 
 	if strings.TrimSpace(pc.brokers) == "" {
 		errs = append(errs, errors.New("--brokers is required"))
 	}
-	if !strings.HasPrefix(pc.registryURL, "http://") && !strings.HasPrefix(pc.registryURL, "https://") {
-		errs = append(errs, fmt.Errorf("--registry-url: must start with http:// or https://, got %q", pc.registryURL))
+	secrets.AddURL(pc.registryURL)
+	if err := checkHTTPURL("registry-url", pc.registryURL); err != nil {
+		errs = append(errs, err)
 	}
 	if pc.topic == "" {
 		errs = append(errs, errors.New("--topic is required"))
@@ -93,7 +95,7 @@ func cmdProduce(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	ids, err := contract.Register(ctx, pc.registryURL, nil)
 	if err != nil {
-		return fmt.Errorf("registering the contract schemas at %s: %w", pc.registryURL, err)
+		return fmt.Errorf("registering the contract schemas at %s: %w", redact.URL(pc.registryURL), err)
 	}
 	runID := time.Now().UTC().Format("20060102T150405.000Z")
 	gen, err := devstack.NewGenerator(devstack.GenOptions{

@@ -191,6 +191,10 @@ func TestSecretsRulesWithoutSafetyNet(t *testing.T) {
 			t.Errorf("%s in the configuration line: %s", s, buf.String())
 		}
 	}
+	err = cmdProduce(t.Context(), []string{"--brokers", "127.0.0.1:1", "--registry-url", "https://k:RULE6-SECRET@reg:bad"}, envFrom(nil), io.Discard, io.Discard)
+	if err == nil || strings.Contains(err.Error(), "RULE6-SECRET") || !strings.Contains(err.Error(), "--registry-url") {
+		t.Errorf("produce: %v", err)
+	}
 	_, err = assemble(t.Context(), wiring{RegistryURL: "http://key:RULE5-SECRET@127.0.0.1:1"})
 	if err == nil || strings.Contains(err.Error(), "RULE5-SECRET") || !strings.Contains(err.Error(), "[redacted]") {
 		t.Errorf("registry error: %v", err)
