@@ -104,7 +104,7 @@ func normalizeWarehouse(warehouse string) (string, error) {
 		}
 		u, err := url.Parse(warehouse)
 		if err != nil {
-			return "", fmt.Errorf("catalog warehouse %q: %w", warehouse, err)
+			return "", fmt.Errorf("catalog warehouse %q: %w", redact(warehouse), err)
 		}
 		path = u.Path
 		if u.Host != "" && u.Host != "localhost" {
@@ -115,10 +115,10 @@ func normalizeWarehouse(warehouse string) (string, error) {
 
 	abs, err := filepath.Abs(filepath.FromSlash(path))
 	if err != nil {
-		return "", fmt.Errorf("catalog warehouse %q: %w", warehouse, err)
+		return "", fmt.Errorf("catalog warehouse %q: %w", redact(warehouse), err)
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return "", fmt.Errorf("catalog warehouse %q: create directory: %w", warehouse, err)
+		return "", fmt.Errorf("catalog warehouse %q: create directory: %w", redact(warehouse), err)
 	}
 
 	return "file://" + filepath.ToSlash(abs), nil

@@ -68,12 +68,12 @@ func isS3(location string) bool {
 func CheckWarehouse(ctx context.Context, warehouse string, props map[string]string) error {
 	u, err := url.Parse(warehouse)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("warehouse %q: want s3://bucket/prefix", warehouse)
+		return fmt.Errorf("warehouse %q: want s3://bucket/prefix", redact(warehouse))
 	}
 	bucket, prefix := u.Host, strings.Trim(u.Path, "/")
 	client, err := newS3Client(ctx, props)
 	if err != nil {
-		return fmt.Errorf("warehouse %s: %w", warehouse, err)
+		return fmt.Errorf("warehouse %s: %w", redact(warehouse), err)
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		return classifyS3(warehouse, "bucket "+bucket, err)
@@ -81,7 +81,7 @@ func CheckWarehouse(ctx context.Context, warehouse string, props map[string]stri
 
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return fmt.Errorf("warehouse %s: probe name: %w", warehouse, err)
+		return fmt.Errorf("warehouse %s: probe name: %w", redact(warehouse), err)
 	}
 	key := ".floe-write-check-" + hex.EncodeToString(b[:])
 	if prefix != "" {
@@ -145,11 +145,11 @@ func classifyS3(warehouse, what string, err error) error {
 	}
 	switch {
 	case status == http.StatusNotFound || code == "NoSuchBucket" || code == "NotFound":
-		return fmt.Errorf("warehouse %s: %s: %w (floe does not create buckets; create it first): %w", warehouse, what, ErrBucketNotFound, err)
+		return fmt.Errorf("warehouse %s: %s: %w (floe does not create buckets; create it first): %w", redact(warehouse), what, ErrBucketNotFound, err)
 	case status == http.StatusForbidden || status == http.StatusUnauthorized ||
 		code == "AccessDenied" || code == "Forbidden" || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch":
-		return fmt.Errorf("warehouse %s: %s: %w (check the credentials and the bucket policy): %w", warehouse, what, ErrAccessDenied, err)
+		return fmt.Errorf("warehouse %s: %s: %w (check the credentials and the bucket policy): %w", redact(warehouse), what, ErrAccessDenied, err)
 	}
 
-	return fmt.Errorf("warehouse %s: %s: %w", warehouse, what, err)
+	return fmt.Errorf("warehouse %s: %s: %w", redact(warehouse), what, err)
 }
