@@ -93,7 +93,7 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	// A wrong base URL answers 404 for every schema id, which would
 	// dead-letter everything as unknown_schema: check it first.
 	if err := reg.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("registry %s: %w", w.RegistryURL, err)
+		return nil, fmt.Errorf("registry %s: %w", reg.URL(), err)
 	}
 	cat, err := catalog.Open(ctx, w.Catalog, w.Warehouse, w.CatalogProps)
 	if err != nil {
