@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	iceberggo "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/iceberg"
 )
@@ -74,5 +77,53 @@ func TestExpiryKeepsRecoveryOffsets(t *testing.T) {
 	// The ingest goes on from there without being fenced.
 	if _, err := f.commit(ctx, 2, 1); err != nil {
 		t.Fatalf("ingest after expiry: %v", err)
+	}
+}
+
+// The table's standard history.expire.* properties set the retention when
+// the options leave it at zero; options given explicitly win.
+func TestExpiryHonoursTableProperties(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	f := newFeed(t, e.writer(), "floe", topic, "a")
+	mustCommit(t, f, 12, 1, 1)
+	tx := e.table().NewTransaction()
+	if err := tx.SetProperties(iceberggo.Properties{
+		table.MinSnapshotsToKeepKey: "4", table.MaxSnapshotAgeMsKey: "1",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // every snapshot older than 1 ms
+
+	exp := newCompactor(t, e, compaction.Options{SkipRewrite: true, SkipOrphans: true, SkipManifests: true, DryRun: true})
+	rep, err := exp.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ExpireKeepLast != 4 || rep.ExpireOlderThan != time.Millisecond {
+		t.Fatalf("retention from properties: keep %d, older than %s", rep.ExpireKeepLast, rep.ExpireOlderThan)
+	}
+	exp = newCompactor(t, e, compaction.Options{SkipRewrite: true, SkipOrphans: true, SkipManifests: true})
+	if _, err := exp.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.table().Metadata().Snapshots()); n != 4 {
+		t.Fatalf("%d snapshots kept, want 4 (history.expire.min-snapshots-to-keep)", n)
+	}
+
+	// Explicit options win over the properties.
+	mustCommit(t, f, 6, 1, 1)
+	time.Sleep(5 * time.Millisecond)
+	exp = newCompactor(t, e, compaction.Options{SkipRewrite: true, SkipOrphans: true, SkipManifests: true,
+		ExpireKeepLast: 2, ExpireOlderThan: time.Nanosecond})
+	rep, err = exp.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.table().Metadata().Snapshots()); n != 2 || rep.ExpireKeepLast != 2 {
+		t.Fatalf("%d snapshots kept (report keep %d), want 2", n, rep.ExpireKeepLast)
 	}
 }
