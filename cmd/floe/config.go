@@ -53,6 +53,8 @@ type Config struct {
 	TargetFileSize int64
 	// Storage: object storage and remote catalog settings (storage.go).
 	Storage storageConfig
+	// Tables: creation and maintenance of the table (tables.go).
+	Tables tableConfig
 }
 
 func defaultConfig() Config {
@@ -81,6 +83,7 @@ func defaultConfig() Config {
 		KeyringReloadInterval: 10 * time.Second,
 		CompactEvery:          5 * time.Minute,
 		TargetFileSize:        128 << 20,
+		Tables:                defaultTableConfig(),
 	}
 }
 
@@ -225,7 +228,7 @@ func (c *Config) runOptions() []option {
 		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
 		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
 		durationOpt("keyring-reload-interval", "at most one keyring reload per interval when an unknown key_id arrives (SIGHUP reloads at once)", &c.KeyringReloadInterval),
-	}, append(c.Storage.options(), c.Transport.options()...)...)
+	}, append(append(c.Storage.options(), c.Transport.options()...), c.Tables.options()...)...)
 }
 
 // load fills the options from a YAML file, the environment and the
@@ -405,7 +408,7 @@ func (c *Config) validate() error {
 	if _, err := parseKafkaConfig(c.KafkaConfig); err != nil {
 		errs = append(errs, fmt.Errorf("--kafka-config: %w", err))
 	}
-	errs = append(errs, c.Storage.validate())
+	errs = append(errs, c.Storage.validate(), c.Tables.validate())
 	if c.DLQTopic == "" && c.Topic != "" {
 		c.DLQTopic = c.Topic + ".dlq"
 	}
