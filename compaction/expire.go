@@ -51,7 +51,15 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("gave up after %d attempts: the table keeps changing", c.opts.MaxAttempts)
 		}
 
-		if !equalGroupOffsets(all, kept) {
+		allEvents, err := groupEventTimes(md, head, nil)
+		if err != nil {
+			return err
+		}
+		keptEvents, err := groupEventTimes(md, head, retained(now.Add(expiryMargin), keepLast, olderThan))
+		if err != nil {
+			return err
+		}
+		if !equalGroupOffsets(all, kept) || !equalGroupOffsets(allEvents, keptEvents) {
 			if err := c.checkpoint(ctx, tbl); err != nil {
 				return err
 			}
