@@ -94,6 +94,16 @@ func TestSupersededMetadataDeleted(t *testing.T) {
 			if n != tc.want {
 				t.Fatalf("%d metadata files after 31 versions, want %d", n, tc.want)
 			}
+			if tc.props == nil {
+				for k, want := range map[string]string{
+					"history.expire.max-snapshot-age-ms":   "600000",
+					"history.expire.min-snapshots-to-keep": "100",
+				} {
+					if got := tbl.Properties()[k]; got != want {
+						t.Errorf("%s = %q, want %q", k, got, want)
+					}
+				}
+			}
 			// Every file the metadata log names still exists.
 			for e := range tbl.Metadata().PreviousFiles() {
 				if _, err := os.Stat(strings.TrimPrefix(e.MetadataFile, "file://")); err != nil {

@@ -8,8 +8,11 @@ import (
 
 // Defaults of Options (documented in the README, "Compaction and maintenance").
 const (
+	// The expiry defaults apply to tables without history.expire.*
+	// properties; catalog.DefaultTableProperties sets the same values on the
+	// tables floe creates.
 	DefaultExpireKeepLast   = 100
-	DefaultExpireOlderThan  = time.Hour
+	DefaultExpireOlderThan  = 10 * time.Minute
 	DefaultOrphanOlderThan  = 24 * time.Hour
 	DefaultManifestMergeMin = 32
 	DefaultMaxAttempts      = 10
