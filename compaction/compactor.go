@@ -23,6 +23,9 @@ type Compactor struct {
 	cat   icecatalog.Catalog
 	ident table.Identifier
 	opts  Options
+	// keepLastSet / olderThanSet: the caller chose the expiry values; when
+	// not, the table's history.expire.* properties win over the defaults.
+	keepLastSet, olderThanSet bool
 
 	runMu sync.Mutex // one run at a time
 
@@ -68,6 +71,10 @@ type Report struct {
 	Conflicts         int
 	GroupsGivenUp     int
 
+	// ExpireKeepLast and ExpireOlderThan are the retention this run used
+	// (options, else table properties, else defaults).
+	ExpireKeepLast  int
+	ExpireOlderThan time.Duration
 	// SnapshotsToExpire is what expiry removes (or would, in a dry run).
 	SnapshotsToExpire int
 	SnapshotsExpired  int
@@ -106,11 +113,12 @@ func New(cat icecatalog.Catalog, ident table.Identifier, opts Options) (*Compact
 	if len(ident) < 2 {
 		return nil, fmt.Errorf("compaction: bad table identifier %q", strings.Join(ident, "."))
 	}
+	keepLastSet, olderThanSet := opts.ExpireKeepLast != 0, opts.ExpireOlderThan != 0
 	opts.ensureDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("compaction: %w", err)
 	}
-	return &Compactor{cat: cat, ident: slices.Clone(ident), opts: opts}, nil
+	return &Compactor{cat: cat, ident: slices.Clone(ident), opts: opts, keepLastSet: keepLastSet, olderThanSet: olderThanSet}, nil
 }
 
 // Stats returns a copy of the counters.

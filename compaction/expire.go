@@ -3,6 +3,10 @@ package compaction
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
+
+	iceberggo "github.com/apache/iceberg-go"
 
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
@@ -24,7 +28,9 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 			return nil
 		}
 		now := c.opts.Now()
-		rep.SnapshotsToExpire = len(md.Snapshots()) - countKept(md, head, retained(now, c.opts.ExpireKeepLast, c.opts.ExpireOlderThan))
+		keepLast, olderThan := c.expiry(md.Properties())
+		rep.ExpireKeepLast, rep.ExpireOlderThan = keepLast, olderThan
+		rep.SnapshotsToExpire = len(md.Snapshots()) - countKept(md, head, retained(now, keepLast, olderThan))
 		if rep.SnapshotsToExpire <= 0 {
 			rep.SnapshotsToExpire = 0
 			return nil
@@ -34,7 +40,7 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 			return err
 		}
 		// Conservative: assume iceberg-go's clock reads later than ours.
-		kept, err := groupOffsets(md, head, retained(now.Add(expiryMargin), c.opts.ExpireKeepLast, c.opts.ExpireOlderThan))
+		kept, err := groupOffsets(md, head, retained(now.Add(expiryMargin), keepLast, olderThan))
 		if err != nil {
 			return err
 		}
@@ -45,7 +51,15 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("gave up after %d attempts: the table keeps changing", c.opts.MaxAttempts)
 		}
 
-		if !equalGroupOffsets(all, kept) {
+		allEvents, err := groupEventTimes(md, head, nil)
+		if err != nil {
+			return err
+		}
+		keptEvents, err := groupEventTimes(md, head, retained(now.Add(expiryMargin), keepLast, olderThan))
+		if err != nil {
+			return err
+		}
+		if !equalGroupOffsets(all, kept) || !equalGroupOffsets(allEvents, keptEvents) {
 			if err := c.checkpoint(ctx, tbl); err != nil {
 				return err
 			}
@@ -57,8 +71,8 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 		// table state may still open the manifests of an expired snapshot.
 		// Orphan cleanup deletes them once they are older than its window.
 		committed, err := commitPinned(ctx, tbl, func(tx *table.Transaction) error {
-			return tx.ExpireSnapshots(table.WithRetainLast(c.opts.ExpireKeepLast),
-				table.WithOlderThan(c.opts.ExpireOlderThan), table.WithPostCommit(false))
+			return tx.ExpireSnapshots(table.WithRetainLast(keepLast),
+				table.WithOlderThan(olderThan), table.WithPostCommit(false))
 		})
 		if err != nil {
 			if _, _, rerr := c.resolve(ctx, err, ""); rerr != nil {
@@ -69,6 +83,26 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 		rep.SnapshotsExpired = len(md.Snapshots()) - len(committed.Metadata().Snapshots())
 		return nil
 	}
+}
+
+// expiry is the snapshot retention of one run: the Options' values when
+// the caller set them, else the table's standard Iceberg properties
+// history.expire.min-snapshots-to-keep and
+// history.expire.max-snapshot-age-ms, else the defaults. Unusable property
+// values (not a number, below 1) are ignored.
+func (c *Compactor) expiry(props iceberggo.Properties) (keepLast int, olderThan time.Duration) {
+	keepLast, olderThan = c.opts.ExpireKeepLast, c.opts.ExpireOlderThan
+	if !c.keepLastSet {
+		if n, err := strconv.Atoi(props[table.MinSnapshotsToKeepKey]); err == nil && n >= 1 {
+			keepLast = n
+		}
+	}
+	if !c.olderThanSet {
+		if ms, err := strconv.ParseInt(props[table.MaxSnapshotAgeMsKey], 10, 64); err == nil && ms >= 1 {
+			olderThan = time.Duration(ms) * time.Millisecond
+		}
+	}
+	return keepLast, olderThan
 }
 
 // checkpoint commits an empty append snapshot on tbl carrying every group's

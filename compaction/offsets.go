@@ -3,6 +3,7 @@ package compaction
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,17 @@ const (
 // iceberg.Writer.Offsets does. The walk stops before the first snapshot for
 // which keep(snapshot, depth) is false (depth 0 is head); nil keeps all.
 func groupOffsets(md table.Metadata, head *table.Snapshot, keep func(*table.Snapshot, int) bool) (map[string]iceberg.Offsets, error) {
+	return groupValues(md, head, keep, iceberg.OffsetsKeyPrefix)
+}
+
+// groupEventTimes merges the per-partition event-time maxima of every group
+// the same way (iceberg.MaxEventTimeKeyPrefix).
+func groupEventTimes(md table.Metadata, head *table.Snapshot, keep func(*table.Snapshot, int) bool) (map[string]iceberg.Offsets, error) {
+	return groupValues(md, head, keep, iceberg.MaxEventTimeKeyPrefix)
+}
+
+// groupValues merges the offsets-encoded summary values under prefix+group.
+func groupValues(md table.Metadata, head *table.Snapshot, keep func(*table.Snapshot, int) bool, prefix string) (map[string]iceberg.Offsets, error) {
 	out := make(map[string]iceberg.Offsets)
 	seen := make(map[int64]struct{})
 	for s, depth := head, 0; s != nil; depth++ {
@@ -37,7 +49,7 @@ func groupOffsets(md table.Metadata, head *table.Snapshot, keep func(*table.Snap
 		seen[s.SnapshotID] = struct{}{}
 		if s.Summary != nil {
 			for k, v := range s.Summary.Properties {
-				group, ok := strings.CutPrefix(k, iceberg.OffsetsKeyPrefix)
+				group, ok := strings.CutPrefix(k, prefix)
 				if !ok {
 					continue
 				}
@@ -82,7 +94,8 @@ func retained(now time.Time, keepLast int, olderThan time.Duration) func(*table.
 
 // carryProps renders the merged offsets of every group as of tbl's head,
 // for the summary of a snapshot committed on top of it: the values are the
-// ones already recorded, so a Writer's fence sees no change.
+// ones already recorded, so a Writer's fence sees no change. The groups'
+// event-time maxima and valid-through watermarks are carried the same way.
 func carryProps(tbl *table.Table, kind, runID string) (iceberggo.Properties, error) {
 	props := iceberggo.Properties{KindKey: kind, RunIDKey: runID}
 	head := tbl.CurrentSnapshot()
@@ -90,6 +103,10 @@ func carryProps(tbl *table.Table, kind, runID string) (iceberggo.Properties, err
 		return props, nil
 	}
 	all, err := groupOffsets(tbl.Metadata(), head, nil)
+	if err != nil {
+		return nil, err
+	}
+	events, err := groupEventTimes(tbl.Metadata(), head, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +119,19 @@ func carryProps(tbl *table.Table, kind, runID string) (iceberggo.Properties, err
 			return nil, fmt.Errorf("group %q: %w", group, err)
 		}
 		props[iceberg.OffsetsKey(group)] = enc
+		if vt, ok := iceberg.ValidThrough(o, events[group]); ok {
+			props[iceberg.ValidThroughKey(group)] = strconv.FormatInt(vt, 10)
+		}
+	}
+	for group, e := range events {
+		if len(e) == 0 {
+			continue
+		}
+		enc, err := iceberg.EncodeOffsets(e)
+		if err != nil {
+			return nil, fmt.Errorf("group %q: %w", group, err)
+		}
+		props[iceberg.MaxEventTimeKey(group)] = enc
 	}
 	return props, nil
 }

@@ -8,8 +8,11 @@ import (
 
 // Defaults of Options (documented in the README, "Compaction and maintenance").
 const (
+	// The expiry defaults apply to tables without history.expire.*
+	// properties; catalog.DefaultTableProperties sets the same values on the
+	// tables floe creates.
 	DefaultExpireKeepLast   = 100
-	DefaultExpireOlderThan  = time.Hour
+	DefaultExpireOlderThan  = 10 * time.Minute
 	DefaultOrphanOlderThan  = 24 * time.Hour
 	DefaultManifestMergeMin = 32
 	DefaultMaxAttempts      = 10
@@ -29,10 +32,13 @@ type Options struct {
 	// MinInputFiles is the fewest files rewritten together (default 2).
 	MinInputFiles int
 
-	// ExpireKeepLast snapshots of the main branch are always kept (default 100).
+	// ExpireKeepLast snapshots of the main branch are always kept. Zero:
+	// the table's history.expire.min-snapshots-to-keep, else
+	// DefaultExpireKeepLast.
 	ExpireKeepLast int
 	// ExpireOlderThan: older snapshots beyond the last ExpireKeepLast are
-	// expired (default 1h).
+	// expired. Zero: the table's history.expire.max-snapshot-age-ms, else
+	// DefaultExpireOlderThan.
 	ExpireOlderThan time.Duration
 	// OrphanOlderThan: unreferenced files younger than this are never
 	// deleted (default 24h, at least MinOrphanOlderThan).

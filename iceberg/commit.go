@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"strings"
 
 	iceberggo "github.com/apache/iceberg-go"
@@ -95,8 +97,12 @@ func (w *Writer) commitFiles(ctx context.Context, tbl *table.Table, b *Batch,
 				b.CommitID, ErrFenced, b.Group, strings.Join(bad, "; "))
 		}
 
+		attemptProps, err := w.watermarkProps(tbl, b, recorded, props)
+		if err != nil {
+			return 0, attempt - 1, fmt.Errorf("commit %s: %w", b.CommitID, err)
+		}
 		w.cfg.stage("commit", b.CommitID)
-		committed, err := commitOnce(ctx, tbl, files, props)
+		committed, err := commitOnce(ctx, tbl, files, attemptProps)
 		if err == nil {
 			id := committed.CurrentSnapshot().SnapshotID
 			// The table a commit returns keeps every data file this
@@ -219,6 +225,51 @@ func summaryProps(b *Batch) (iceberggo.Properties, error) {
 		OffsetsKey(b.Group): enc,
 		CommitIDKey:         b.CommitID,
 	}, nil
+}
+
+// watermarkProps returns props plus the group's per-partition event-time
+// maxima for the batch's partitions (each the larger of the table's and the
+// batch's) and the group's valid-through as of this commit (see
+// ValidThroughKeyPrefix); a batch without rows (dead letters only) still
+// records the valid-through. recorded are the group's offsets as of tbl.
+func (w *Writer) watermarkProps(tbl *table.Table, b *Batch, recorded Offsets, props iceberggo.Properties) (iceberggo.Properties, error) {
+	had, err := w.mergedAt(tbl, MaxEventTimeKey(b.Group))
+	if err != nil {
+		return nil, err
+	}
+	if len(b.MaxEventTime) == 0 && len(had) == 0 {
+		return props, nil // the group has never recorded event times
+	}
+	mine := make(Offsets, len(b.MaxEventTime))
+	for tp, ms := range b.MaxEventTime {
+		if prev, ok := had[tp]; ok && prev > ms {
+			ms = prev
+		}
+		mine[tp] = ms
+	}
+	out := make(iceberggo.Properties, len(props)+2)
+	maps.Copy(out, props)
+	if len(mine) > 0 {
+		enc, err := EncodeOffsets(mine)
+		if err != nil {
+			return nil, err
+		}
+		out[MaxEventTimeKey(b.Group)] = enc
+	}
+
+	after := make(Offsets, len(recorded)+len(b.To)+len(b.Assigned))
+	for _, tp := range b.Assigned {
+		after[tp] = -1 // only the keys matter
+	}
+	maps.Copy(after, recorded)
+	maps.Copy(after, b.To)
+	maxes := make(Offsets, len(had)+len(mine))
+	maps.Copy(maxes, had)
+	maps.Copy(maxes, mine)
+	if vt, ok := ValidThrough(after, maxes); ok {
+		out[ValidThroughKey(b.Group)] = strconv.FormatInt(vt, 10)
+	}
+	return out, nil
 }
 
 func validateBatch(b *Batch, recs *recordSet) error {

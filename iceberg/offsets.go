@@ -17,7 +17,46 @@ const (
 	OffsetsKeyPrefix = "floe.offsets."
 	// CommitIDKey holds the batch's commit id.
 	CommitIDKey = "floe.commit-id"
+	// MaxEventTimeKeyPrefix + group holds, in the offsets' encoding, the
+	// largest event_time (Unix ms) committed so far for each partition the
+	// snapshot's batch had rows from; merged over ancestors like offsets.
+	MaxEventTimeKeyPrefix = "floe.max-event-time."
+	// ValidThroughKeyPrefix + group holds the group's valid-through
+	// watermark as of the snapshot, in Unix milliseconds: the smallest,
+	// over every partition whose offset the table records for the group
+	// and every partition the committing process is assigned, of the
+	// largest event_time committed from that partition. Every partition
+	// has committed records up to that event time; records with an earlier
+	// event time may still arrive late (as with the Kafka Connect sink's
+	// kafka.connect.vtts). Absent while one of those partitions has no
+	// committed row yet.
+	ValidThroughKeyPrefix = "floe.valid-through."
 )
+
+// MaxEventTimeKey returns the snapshot summary key for group's per-partition
+// event-time maxima.
+func MaxEventTimeKey(group string) string { return MaxEventTimeKeyPrefix + group }
+
+// ValidThroughKey returns the snapshot summary key for group's valid-through
+// watermark.
+func ValidThroughKey(group string) string { return ValidThroughKeyPrefix + group }
+
+// ValidThrough is the watermark of a group whose recorded offsets are
+// offsets and whose per-partition event-time maxima are maxEvent: the
+// minimum of maxEvent over the partitions of offsets. ok is false when
+// offsets is empty or a partition of it has no maximum.
+func ValidThrough(offsets, maxEvent Offsets) (ms int64, ok bool) {
+	for tp := range offsets {
+		m, has := maxEvent[tp]
+		if !has {
+			return 0, false
+		}
+		if !ok || m < ms {
+			ms, ok = m, true
+		}
+	}
+	return ms, ok
+}
 
 // OffsetsKey returns the snapshot summary key for group's offsets.
 func OffsetsKey(group string) string { return OffsetsKeyPrefix + group }
@@ -90,6 +129,13 @@ func (w *Writer) Offsets(ctx context.Context, group string) (Offsets, error) {
 // offsetsAt computes group's offsets as of tbl's current snapshot, using and
 // updating the memo. The result must not be modified.
 func (w *Writer) offsetsAt(tbl *table.Table, group string) (Offsets, error) {
+	return w.mergedAt(tbl, OffsetsKey(group))
+}
+
+// mergedAt merges the values of summary key (offsets-encoded) over tbl's
+// current snapshot and its ancestors, newest per partition winning, using
+// and updating the memo. The result must not be modified.
+func (w *Writer) mergedAt(tbl *table.Table, key string) (Offsets, error) {
 	md := tbl.Metadata()
 	head := md.CurrentSnapshot()
 	if head == nil {
@@ -97,7 +143,7 @@ func (w *Writer) offsetsAt(tbl *table.Table, group string) (Offsets, error) {
 	}
 
 	w.mu.Lock()
-	memo, ok := w.memo[group]
+	memo, ok := w.memo[key]
 	w.mu.Unlock()
 	if ok && memo.tableUUID != md.TableUUID() {
 		ok = false
@@ -108,7 +154,6 @@ func (w *Writer) offsetsAt(tbl *table.Table, group string) (Offsets, error) {
 
 	// Collect newest to oldest until the memoized snapshot or the oldest
 	// retained one.
-	key := OffsetsKey(group)
 	var (
 		chain   []string
 		base    Offsets
@@ -149,7 +194,7 @@ func (w *Writer) offsetsAt(tbl *table.Table, group string) (Offsets, error) {
 	}
 
 	w.mu.Lock()
-	w.memo[group] = offsetsMemo{tableUUID: md.TableUUID(), snapshotID: head.SnapshotID, offsets: merged}
+	w.memo[key] = offsetsMemo{tableUUID: md.TableUUID(), snapshotID: head.SnapshotID, offsets: merged}
 	w.mu.Unlock()
 
 	return merged, nil

@@ -42,6 +42,15 @@ type Batch struct {
 	// CommitID identifies the batch for unknown-outcome resolution. A UUID
 	// is generated when empty.
 	CommitID string
+	// MaxEventTime holds, per partition, the largest event_time (Unix
+	// milliseconds) among the batch's rows; partitions without rows are
+	// absent. With it the snapshot records the group's valid-through
+	// watermark (see ValidThroughKeyPrefix). Nil records none.
+	MaxEventTime Offsets
+	// Assigned are the partitions the committing process reads. Those the
+	// table has no offset for yet count for the watermark too: their rows
+	// are not committed, so there is none.
+	Assigned []TopicPartition
 }
 
 // CommitResult describes a successful commit.

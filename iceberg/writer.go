@@ -27,7 +27,7 @@ type Writer struct {
 	mu     sync.Mutex // guards the fields below
 	tbl    *table.Table
 	schema *arrow.Schema
-	memo   map[string]offsetsMemo // per consumer group
+	memo   map[string]offsetsMemo // per summary key (offsets or event-time maxima of a group)
 }
 
 // NewWriter loads the table ident from cat and returns a Writer for it.

@@ -90,6 +90,9 @@ type TableDeadLettersOptions struct {
 	// Properties for a newly created table (on top of
 	// catalog.DefaultTableProperties).
 	Properties iceberggo.Properties
+	// NoCreate refuses a missing table (catalog.ErrNoTable) instead of
+	// creating it.
+	NoCreate bool
 }
 
 // TableDeadLetters is a [DeadLetterSink] writing to an Iceberg table: Send
@@ -132,7 +135,7 @@ func NewTableDeadLetters(ctx context.Context, cat icecatalog.Catalog, ident tabl
 	if opts.Attempts <= 0 {
 		opts.Attempts = 5
 	}
-	tbl, err := catalog.EnsureTable(ctx, cat, ident, DeadLetterTableSchema(), DeadLetterTableSpec(), opts.Properties)
+	tbl, err := catalog.EnsureTable(ctx, cat, ident, DeadLetterTableSchema(), DeadLetterTableSpec(), opts.Properties, catalog.WithCreate(!opts.NoCreate))
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter table: %w", err)
 	}

@@ -207,6 +207,7 @@ type Pipeline struct {
 	log    *slog.Logger
 
 	parts     map[TopicPartition]*partState
+	cur       *partState // the partition of the record being handled
 	batch     *batch
 	appenders map[uint32]appenderEntry
 	ptBuf     []byte
@@ -231,6 +232,10 @@ type partState struct {
 	hasEnd         bool
 	eof            int64 // the last end-of-partition offset seen, -1 if none
 	done           bool
+	// maxEvent is the largest event_time (Unix ms) of the rows of this
+	// partition in the batch being filled; hasEvent says there is one.
+	maxEvent int64
+	hasEvent bool
 }
 
 type appenderEntry struct {
@@ -459,6 +464,7 @@ func (p *Pipeline) handle(ctx context.Context, r *Record) error {
 		return nil
 	}
 	p.batch.open(p.opts.Now())
+	p.cur = st
 	p.stats.consumed(1)
 	p.opts.Observer.Consumed(1)
 	backoff := 100 * time.Millisecond
@@ -550,6 +556,11 @@ func (p *Pipeline) ingestPlaintext(ctx context.Context, r *Record, env *schema.E
 		return err
 	}
 	app.AppendRecord(p.batch.b, env, rec, schema.RowMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+	if st := p.cur; st != nil {
+		if ms := env.EventTime.UnixMilli(); !st.hasEvent || ms > st.maxEvent {
+			st.maxEvent, st.hasEvent = ms, true
+		}
+	}
 	p.batch.rows++
 	p.batch.addPartition(p.partitionKey(rec))
 	return nil
@@ -696,8 +707,13 @@ func (p *Pipeline) flushMode(ctx context.Context, reason string, wait bool) erro
 	if err := p.dlq.Flush(ctx); err != nil {
 		return fmt.Errorf("dead letters not acknowledged, not committing: %w", err)
 	}
-	from, to := iceberg.Offsets{}, iceberg.Offsets{}
+	from, to, maxEvent := iceberg.Offsets{}, iceberg.Offsets{}, iceberg.Offsets{}
 	for tp, st := range p.parts {
+		if st.hasEvent {
+			// Collected whether or not the commit lands: a failed batch is
+			// dropped and its partitions re-read from the table.
+			maxEvent[tp], st.hasEvent = st.maxEvent, false
+		}
 		if !st.nextKnown || (st.committedKnown && st.next == st.committed) {
 			continue
 		}
@@ -711,7 +727,8 @@ func (p *Pipeline) flushMode(ctx context.Context, reason string, wait bool) erro
 	if err != nil {
 		return err
 	}
-	batch := iceberg.Batch{Records: []arrow.RecordBatch{rec}, Group: p.opts.Group, From: from, To: to}
+	batch := iceberg.Batch{Records: []arrow.RecordBatch{rec}, Group: p.opts.Group, From: from, To: to,
+		MaxEventTime: maxEvent, Assigned: p.assignedList()}
 	// The commit outlives a cancelled Run context: shutdown waits for it
 	// rather than abandoning files half committed.
 	cctx := context.WithoutCancel(ctx)

@@ -29,9 +29,9 @@ var (
 	// unreadable responses. It is never a poison error.
 	ErrRegistryUnavailable = errors.New("schema registry unavailable")
 	// ErrInvalidSchema: the registry returned a schema that cannot be used:
-	// not Avro, uses references, or does not compile. Schema ids are
-	// immutable, so this is permanent; the decoder turns it into
-	// ErrMalformedAvro (envelope) or ErrBadPayload (payload).
+	// not Avro, has a reference the registry cannot serve, or does not
+	// compile. Schema ids are immutable, so this is permanent; the decoder
+	// turns it into ErrMalformedAvro (envelope) or ErrBadPayload (payload).
 	ErrInvalidSchema = errors.New("unusable registry schema")
 )
 

@@ -1,35 +1,41 @@
 package schema
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
 const (
 	contentType = "application/vnd.schemaregistry.v1+json"
-	accept      = "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json"
 	// maxResponse bounds how much of a registry response is read.
 	maxResponse = 8 << 20
 	// errorCodeSchemaNotFound is the registry's error_code for an unknown id.
 	errorCodeSchemaNotFound = 40403
+	// maxReferenceDepth bounds chains of schema references.
+	maxReferenceDepth = 32
+	maxBackoff        = 5 * time.Second
 )
 
-// Registry is a Confluent Schema Registry client over HTTP. It caches schemas
-// by id forever (an id is immutable), compiles each once, and makes one
-// request per id however many goroutines ask at once. It is safe for
-// concurrent use.
+// Registry is a Confluent Schema Registry client: a thin wrapper around
+// franz-go's pkg/sr client that caches schemas by id forever (an id is
+// immutable), compiles each once, resolves schema references, retries
+// transient failures, and makes one fetch per id however many goroutines
+// ask at once. It is safe for concurrent use.
 type Registry struct {
 	base string // scheme://host[:port][/path], no trailing slash, no userinfo
 	cfg  registryConfig
+	cl   *sr.Client
 
 	mu       sync.RWMutex
 	cache    map[uint32]cacheEntry
@@ -49,11 +55,14 @@ type fetchCall struct {
 }
 
 // NewRegistry returns a client for the registry at baseURL
-// (e.g. "http://127.0.0.1:8081"). It does no I/O; see Ping.
+// (e.g. "http://127.0.0.1:8081"). Credentials in the URL's userinfo are
+// sent as basic authentication and never appear in errors. It does no I/O;
+// see Ping.
 func NewRegistry(baseURL string, opts ...RegistryOption) (*Registry, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("schema: registry URL: %w", err)
+		// url.Parse's error quotes the whole URL, userinfo included.
+		return nil, errors.New("schema: registry URL: not a valid URL")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("schema: registry URL %q: want http(s)://host[:port][/path]", u.Redacted())
@@ -70,19 +79,54 @@ func NewRegistry(baseURL string, opts ...RegistryOption) (*Registry, error) {
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
+	base := strings.TrimRight(u.String(), "/")
+
+	// The response size bound wraps the caller's transport; the caller's
+	// client itself is not modified.
+	hc := *cfg.client
+	inner := hc.Transport
+	if inner == nil {
+		inner = http.DefaultTransport
+	}
+	hc.Transport = limitTransport{inner}
+	srOpts := []sr.ClientOpt{sr.URLs(base), sr.HTTPClient(&hc), sr.UserAgent("floe")}
+	switch {
+	case cfg.token != nil:
+		token := cfg.token
+		srOpts = append(srOpts, sr.PreReq(func(req *http.Request) error {
+			t, err := token(req.Context())
+			if err != nil {
+				return tokenError{err}
+			}
+			req.Header.Set("Authorization", "Bearer "+t)
+			return nil
+		}))
+	case cfg.bearer != "":
+		srOpts = append(srOpts, sr.BearerToken(cfg.bearer))
+	case cfg.auth:
+		srOpts = append(srOpts, sr.BasicAuth(cfg.user, cfg.password))
+	}
+	cl, err := sr.NewClient(srOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("schema: registry client: %w", err)
+	}
 	return &Registry{
-		base:     strings.TrimRight(u.String(), "/"),
+		base:     base,
 		cfg:      cfg,
+		cl:       cl,
 		cache:    map[uint32]cacheEntry{},
 		inflight: map[uint32]*fetchCall{},
 	}, nil
 }
 
+// URL is the registry's base URL without credentials (for logs and errors).
+func (r *Registry) URL() string { return r.base }
+
 // Schema returns the compiled schema with the given id, from the cache or
 // the registry. Errors wrap ErrUnknownSchema only when the registry says the
-// id does not exist; ErrRegistryUnavailable when a retry may help;
-// ErrInvalidSchema when the schema exists but cannot be used; or the
-// context's error.
+// id does not exist; ErrRegistryUnavailable when a retry may help (the
+// client has already retried); ErrInvalidSchema when the schema exists but
+// cannot be used; or the context's error.
 func (r *Registry) Schema(ctx context.Context, id uint32) (*Schema, error) {
 	r.mu.RLock()
 	e, ok := r.cache[id]
@@ -131,16 +175,23 @@ func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// schemaResponse is the part of GET /schemas/ids/{id} and
+// GET /subjects/{subject}/versions/{version} floe reads. The type stays a
+// string: pkg/sr's SchemaType refuses to decode types it does not know.
 type schemaResponse struct {
-	Schema     string            `json:"schema"`
-	SchemaType string            `json:"schemaType"`
-	References []json.RawMessage `json:"references"`
+	Schema     string               `json:"schema"`
+	SchemaType string               `json:"schemaType"`
+	References []sr.SchemaReference `json:"references"`
+}
+
+func (s *schemaResponse) avro() bool {
+	return s.SchemaType == "" || strings.EqualFold(s.SchemaType, "AVRO")
 }
 
 func (r *Registry) fetch(ctx context.Context, id uint32) (*Schema, error) {
 	path := "/schemas/ids/" + strconv.FormatUint(uint64(id), 10)
 	var resp schemaResponse
-	err := r.do(ctx, http.MethodGet, path, nil, &resp)
+	err := r.retry(ctx, func() error { return r.do(ctx, http.MethodGet, path, nil, &resp) })
 	var re *RegistryError
 	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound &&
 		(re.ErrorCode == 0 || re.ErrorCode == errorCodeSchemaNotFound || re.ErrorCode == http.StatusNotFound) {
@@ -149,36 +200,97 @@ func (r *Registry) fetch(ctx context.Context, id uint32) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: fetch schema %d: %w", id, err)
 	}
-	if resp.SchemaType != "" && resp.SchemaType != "AVRO" {
+	if !resp.avro() {
 		return nil, fmt.Errorf("schema: %w: schema %d is %s, not AVRO", ErrInvalidSchema, id, resp.SchemaType)
 	}
+	text := resp.Schema
 	if len(resp.References) > 0 {
-		return nil, fmt.Errorf("schema: %w: schema %d uses references, which are not supported", ErrInvalidSchema, id)
+		refs, err := r.references(ctx, resp.References, map[string]bool{}, 0)
+		if err != nil {
+			return nil, fmt.Errorf("schema: schema %d: %w", id, err)
+		}
+		if text, err = inlineReferences(text, refs); err != nil {
+			return nil, fmt.Errorf("schema: %w: schema %d: references: %w", ErrInvalidSchema, id, err)
+		}
 	}
-	s, err := Compile(id, resp.Schema)
+	s, err := Compile(id, text)
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
 	return s, nil
 }
 
+// references fetches the schemas refs name (subject and version), each with
+// its own references inlined, in refs order. seen holds the subject
+// versions on the current path, to refuse cycles.
+func (r *Registry) references(ctx context.Context, refs []sr.SchemaReference, seen map[string]bool, depth int) ([]string, error) {
+	if depth >= maxReferenceDepth {
+		return nil, fmt.Errorf("%w: references nested deeper than %d", ErrInvalidSchema, maxReferenceDepth)
+	}
+	out := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		key := ref.Subject + "\x00" + strconv.Itoa(ref.Version)
+		if seen[key] {
+			return nil, fmt.Errorf("%w: reference cycle through subject %q version %d", ErrInvalidSchema, ref.Subject, ref.Version)
+		}
+		if ref.Version < 1 {
+			return nil, fmt.Errorf("%w: reference %q: version %d", ErrInvalidSchema, ref.Name, ref.Version)
+		}
+		path := "/subjects/" + url.PathEscape(ref.Subject) + "/versions/" + strconv.Itoa(ref.Version)
+		var ss schemaResponse
+		err := r.retry(ctx, func() error { return r.do(ctx, http.MethodGet, path, nil, &ss) })
+		var re *RegistryError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			// The referenced version is gone: the schema cannot be compiled,
+			// and a schema id's references never change.
+			return nil, fmt.Errorf("%w: reference %q (subject %q version %d): %w", ErrInvalidSchema, ref.Name, ref.Subject, ref.Version, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reference %q: %w", ref.Name, err)
+		}
+		if !ss.avro() {
+			return nil, fmt.Errorf("%w: reference %q is %s, not AVRO", ErrInvalidSchema, ref.Name, ss.SchemaType)
+		}
+		text := ss.Schema
+		if len(ss.References) > 0 {
+			seen[key] = true
+			nested, err := r.references(ctx, ss.References, seen, depth+1)
+			delete(seen, key)
+			if err != nil {
+				return nil, err
+			}
+			if text, err = inlineReferences(text, nested); err != nil {
+				return nil, fmt.Errorf("%w: reference %q: %w", ErrInvalidSchema, ref.Name, err)
+			}
+		}
+		out = append(out, text)
+	}
+	return out, nil
+}
+
 // Register registers schemaJSON (an Avro schema) under subject and returns
 // its id (POST /subjects/{subject}/versions). Registering a schema the
 // subject already holds returns the existing id.
 func (r *Registry) Register(ctx context.Context, subject, schemaJSON string) (uint32, error) {
+	return r.RegisterWithReferences(ctx, subject, schemaJSON, nil)
+}
+
+// Reference names a schema registered under Subject at Version, whose named
+// type Name (its full name) a schema uses.
+type Reference = sr.SchemaReference
+
+// RegisterWithReferences is Register for a schema that uses named types of
+// other registered schemas.
+func (r *Registry) RegisterWithReferences(ctx context.Context, subject, schemaJSON string, refs []Reference) (uint32, error) {
 	if subject == "" {
 		return 0, errors.New("schema: register: empty subject")
-	}
-	body, err := json.Marshal(struct {
-		Schema string `json:"schema"`
-	}{schemaJSON})
-	if err != nil {
-		return 0, fmt.Errorf("schema: register %s: %w", subject, err)
 	}
 	var resp struct {
 		ID *int64 `json:"id"`
 	}
-	if err := r.do(ctx, http.MethodPost, "/subjects/"+url.PathEscape(subject)+"/versions", body, &resp); err != nil {
+	path := "/subjects/" + url.PathEscape(subject) + "/versions"
+	body := sr.Schema{Schema: schemaJSON, References: refs}
+	if err := r.retry(ctx, func() error { return r.do(ctx, http.MethodPost, path, body, &resp) }); err != nil {
 		return 0, fmt.Errorf("schema: register %s: %w", subject, err)
 	}
 	if resp.ID == nil || *resp.ID < 0 || *resp.ID > int64(^uint32(0)) {
@@ -191,70 +303,121 @@ func (r *Registry) Register(ctx context.Context, subject, schemaJSON string) (ui
 // a wrong base URL would otherwise look like unknown schemas.
 func (r *Registry) Ping(ctx context.Context) error {
 	var subjects []string
-	if err := r.do(ctx, http.MethodGet, "/subjects", nil, &subjects); err != nil {
+	if err := r.retry(ctx, func() error { return r.do(ctx, http.MethodGet, "/subjects", nil, &subjects) }); err != nil {
 		return fmt.Errorf("schema: ping registry: %w", err)
 	}
 	return nil
 }
 
-// do sends one request and decodes a 2xx JSON answer into out. Non-2xx
-// answers are *RegistryError, wrapped with ErrRegistryUnavailable when
-// retrying may help; transport failures are wrapped with
-// ErrRegistryUnavailable unless the context ended.
-func (r *Registry) do(ctx context.Context, method, path string, body []byte, out any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", accept)
-	if body != nil {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if r.cfg.auth {
-		req.SetBasicAuth(r.cfg.user, r.cfg.password)
-	}
-	resp, err := r.cfg.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s %s: %w", method, path, context.Cause(ctx))
+// retry runs call until it succeeds, fails in a way a retry cannot help,
+// the retries are spent or ctx ends (then the last error is returned).
+func (r *Registry) retry(ctx context.Context, call func() error) error {
+	wait := r.cfg.backoff
+	for attempt := 0; ; attempt++ {
+		err := call()
+		if err == nil || !errors.Is(err, ErrRegistryUnavailable) || attempt >= r.cfg.retries {
+			return err
 		}
-		return fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s %s: %w", method, path, context.Cause(ctx))
+		d := wait/2 + rand.N(wait/2+1) // jitter: [wait/2, wait]
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
 		}
-		return fmt.Errorf("%w: %s %s: reading response: %w", ErrRegistryUnavailable, method, path, err)
+		wait = min(2*wait, maxBackoff)
 	}
-	if len(data) > maxResponse {
-		return fmt.Errorf("%s %s: response larger than %d bytes", method, path, maxResponse)
+}
+
+// do sends one request through the pkg/sr client and maps its errors to
+// floe's classes. Non-2xx answers are *RegistryError, wrapped with
+// ErrRegistryUnavailable when retrying may help (5xx, 408, 429); transport
+// failures and unreadable answers are ErrRegistryUnavailable unless the
+// context ended. No error carries the base URL (so no credentials either).
+func (r *Registry) do(ctx context.Context, method, path string, body, out any) error {
+	err := r.cl.Do(ctx, method, path, body, out)
+	if err == nil {
+		return nil
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		re := &RegistryError{Method: method, Path: path, StatusCode: resp.StatusCode}
-		var eb struct {
-			ErrorCode int    `json:"error_code"`
-			Message   string `json:"message"`
+	var se *sr.ResponseError
+	if errors.As(err, &se) {
+		re := &RegistryError{Method: method, Path: path, StatusCode: se.StatusCode, ErrorCode: se.ErrorCode}
+		if se.ErrorCode != 0 || len(se.Raw) > 0 && se.Raw[0] == '{' {
+			re.Message = clipMessage(se.Message)
 		}
-		if json.Unmarshal(data, &eb) == nil {
-			re.ErrorCode, re.Message = eb.ErrorCode, clipMessage(eb.Message)
-		}
-		switch code := resp.StatusCode; {
+		switch code := se.StatusCode; {
 		case code >= 500, code == http.StatusTooManyRequests, code == http.StatusRequestTimeout:
 			return fmt.Errorf("%w: %w", ErrRegistryUnavailable, re)
 		}
 		return re
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%w: %s %s: undecodable response: %w", ErrRegistryUnavailable, method, path, err)
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s %s: %w", method, path, context.Cause(ctx))
 	}
-	return nil
+	if errors.Is(err, errTooLarge) {
+		return fmt.Errorf("%s %s: %w", method, path, errTooLarge)
+	}
+	// pkg/sr's own errors quote the request URL: the base without
+	// userinfo, plus path. Keep only the cause.
+	cause := errors.Unwrap(err)
+	var te tokenError
+	switch {
+	case errors.As(err, &te):
+		cause = te
+	case cause == nil:
+		// Decoding errors are formatted with %w as well; a nil cause means
+		// pkg/sr produced a plain message.
+		cause = errors.New("request failed")
+	}
+	var ue *url.Error
+	if errors.As(cause, &ue) {
+		cause = ue.Err // *url.Error repeats the URL
+	}
+	return fmt.Errorf("%w: %s %s: %w", ErrRegistryUnavailable, method, path, cause)
 }
+
+// tokenError is a failure of the bearer token source.
+type tokenError struct{ err error }
+
+func (e tokenError) Error() string { return "bearer token: " + e.err.Error() }
+func (e tokenError) Unwrap() error { return e.err }
+
+var errTooLarge = fmt.Errorf("response larger than %d bytes", maxResponse)
+
+// limitTransport fails reading a response body larger than maxResponse.
+type limitTransport struct{ inner http.RoundTripper }
+
+func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.inner.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: maxResponse}
+	return resp, nil
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 func clipMessage(s string) string {
 	const max = 200

@@ -19,7 +19,7 @@ const tinySchema = `{"type":"record","name":"T","fields":[{"name":"currency","ty
 
 // countingServer answers GET /schemas/ids/{id} with respond and counts the
 // requests per path.
-func countingServer(t *testing.T, respond func(w http.ResponseWriter, r *http.Request)) (*Registry, *atomic.Int64) {
+func countingServer(t *testing.T, respond func(w http.ResponseWriter, r *http.Request), opts ...RegistryOption) (*Registry, *atomic.Int64) {
 	t.Helper()
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -27,7 +27,7 @@ func countingServer(t *testing.T, respond func(w http.ResponseWriter, r *http.Re
 		respond(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	reg, err := NewRegistry(srv.URL + "/")
+	reg, err := NewRegistry(srv.URL+"/", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,9 @@ func TestRegistrySchemaErrors(t *testing.T) {
 		{"200 not json", 200, "garbage", false, true, false, false},
 		{"not avro", 200, map[string]any{"schema": "{}", "schemaType": "PROTOBUF"}, false, false, true, true},
 		{"does not compile", 200, map[string]any{"schema": `{"type":"nope"}`}, false, false, true, true},
+		{"unknown type", 200, map[string]any{"schema": "{}", "schemaType": "XML"}, false, false, true, true},
 	}
+	const retries = 2
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			reg, hits := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +71,7 @@ func TestRegistrySchemaErrors(t *testing.T) {
 					return
 				}
 				writeJSON(w, tc.status, tc.body)
-			})
+			}, WithRetries(retries, time.Millisecond))
 			for range 2 {
 				_, err := reg.Schema(context.Background(), 7)
 				if err == nil {
@@ -89,9 +91,14 @@ func TestRegistrySchemaErrors(t *testing.T) {
 					t.Errorf("no RegistryError with status %d in %v", tc.status, err)
 				}
 			}
+			// Two calls; retryable failures are tried 1+retries times
+			// each; unusable schemas are cached.
 			want := int64(2)
-			if tc.cached {
+			switch {
+			case tc.cached:
 				want = 1
+			case tc.unavailable:
+				want = 2 * (1 + retries)
 			}
 			if hits.Load() != want {
 				t.Errorf("%d requests, want %d", hits.Load(), want)

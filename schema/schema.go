@@ -10,7 +10,7 @@ import (
 // A Schema is immutable and safe for concurrent use.
 type Schema struct {
 	ID    uint32        // registry id
-	Text  string        // schema text as served by the registry
+	Text  string        // schema text as served by the registry, referenced types inlined
 	Codec *goavro.Codec // compiled once per id
 
 	root        *avroType

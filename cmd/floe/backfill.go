@@ -135,6 +135,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 		Until: func(context.Context, *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) { return until, nil },
 		Opts:  popts,
 		Log:   log, Kafka: kafkaProps, RegistryOpts: regOpts,
+		Tables: &cfg.Tables,
 	})
 	if err != nil {
 		return err

@@ -27,10 +27,9 @@ func defaultCompactConfig() compactConfig {
 	d := defaultConfig()
 	return compactConfig{
 		Catalog: d.Catalog, Warehouse: d.Warehouse, Table: d.Table,
-		TargetFileSize:  compaction.DefaultTargetFileSize,
-		ExpireKeepLast:  compaction.DefaultExpireKeepLast,
-		ExpireOlderThan: compaction.DefaultExpireOlderThan,
-		OrphanOlderThan: compaction.DefaultOrphanOlderThan,
+		TargetFileSize: compaction.DefaultTargetFileSize,
+		// Expiry and orphan settings stay 0: the table's history.expire.*
+		// properties apply, else the compactor's defaults.
 	}
 }
 
@@ -41,9 +40,9 @@ func (c *compactConfig) options() []option {
 		stringOpt("table", "table identifier, namespace.name", &c.Table),
 		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
 		boolOpt("dry-run", "print the plan and change nothing", &c.DryRun),
-		intOpt("expire-keep-last", "snapshots always kept", &c.ExpireKeepLast),
-		durationOpt("expire-older-than", "older snapshots beyond the last --expire-keep-last are expired", &c.ExpireOlderThan),
-		durationOpt("orphan-older-than", "unreferenced files younger than this are never deleted (at least 1h)", &c.OrphanOlderThan),
+		intOpt("expire-keep-last", fmt.Sprintf("snapshots always kept (0: the table's history.expire.min-snapshots-to-keep, else %d)", compaction.DefaultExpireKeepLast), &c.ExpireKeepLast),
+		durationOpt("expire-older-than", fmt.Sprintf("older snapshots beyond the last --expire-keep-last are expired (0: the table's history.expire.max-snapshot-age-ms, else %s)", compaction.DefaultExpireOlderThan), &c.ExpireOlderThan),
+		durationOpt("orphan-older-than", fmt.Sprintf("unreferenced files younger than this are never deleted (0: %s; at least %s)", compaction.DefaultOrphanOlderThan, compaction.MinOrphanOlderThan), &c.OrphanOlderThan),
 	}, c.Storage.options()...)
 }
 

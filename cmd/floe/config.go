@@ -56,6 +56,8 @@ type Config struct {
 	TargetFileSize int64
 	// Storage: object storage and remote catalog settings (storage.go).
 	Storage storageConfig
+	// Tables: creation and maintenance of the table (tables.go).
+	Tables tableConfig
 }
 
 func defaultConfig() Config {
@@ -84,6 +86,7 @@ func defaultConfig() Config {
 		KeyringReloadInterval: 10 * time.Second,
 		CompactEvery:          5 * time.Minute,
 		TargetFileSize:        128 << 20,
+		Tables:                defaultTableConfig(),
 	}
 }
 
@@ -237,7 +240,7 @@ func (c *Config) runOptions() []option {
 		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
 		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
 		durationOpt("keyring-reload-interval", "at most one keyring reload per interval when an unknown key_id arrives (SIGHUP reloads at once)", &c.KeyringReloadInterval),
-	}, append(c.Storage.options(), c.Transport.options()...)...)
+	}, append(append(c.Storage.options(), c.Transport.options()...), c.Tables.options()...)...)
 }
 
 // load fills the options from a YAML file, the environment and the
@@ -429,7 +432,7 @@ func (c *Config) validate() error {
 	if c.KeyringReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--keyring-reload-interval: must be positive, got %s", c.KeyringReloadInterval))
 	}
-	errs = append(errs, c.Storage.validate())
+	errs = append(errs, c.Storage.validate(), c.Tables.validate())
 	if c.DLQTopic == "" && c.Topic != "" {
 		c.DLQTopic = c.Topic + ".dlq"
 	}

@@ -62,6 +62,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		Opts:            popts,
 		Log:             log,
 		Kafka:           kafkaProps, RegistryOpts: regOpts,
+		Tables: &cfg.Tables,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -146,7 +147,7 @@ func startCompactor(ctx context.Context, cfg *Config, props map[string]string, m
 		return nil, fmt.Errorf("compactor catalog: %w", err)
 	}
 	ident, _ := catalog.ParseIdentifier(cfg.Table) // validated
-	comp, err := compaction.New(cat, ident, compaction.Options{TargetFileSize: cfg.TargetFileSize})
+	comp, err := compaction.New(cat, ident, cfg.Tables.compactionOptions(cfg.TargetFileSize))
 	if err != nil {
 		return nil, err
 	}

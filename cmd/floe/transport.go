@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/floe-io/floe/schema"
 )
@@ -29,6 +32,13 @@ type transportConfig struct {
 	RegistryCAFile       string
 	RegistryCertFile     string
 	RegistryKeyFile      string
+
+	// Bearer and OAuth authentication of the registry (issue 16).
+	RegistryBearerTokenFile       string
+	RegistryOAuthTokenURL         string
+	RegistryOAuthClientID         string
+	RegistryOAuthClientSecretFile string
+	RegistryOAuthScope            string
 }
 
 func (t *transportConfig) options() []option {
@@ -45,6 +55,11 @@ func (t *transportConfig) options() []option {
 		stringOpt("registry-ca-file", "PEM CA bundle for an https registry", &t.RegistryCAFile),
 		stringOpt("registry-cert-file", "PEM client certificate for the registry (mutual TLS)", &t.RegistryCertFile),
 		stringOpt("registry-key-file", "PEM client key for the registry (mutual TLS)", &t.RegistryKeyFile),
+		stringOpt("registry-bearer-token-file", "file holding a static bearer token for the registry (or env FLOE_REGISTRY_BEARER_TOKEN)", &t.RegistryBearerTokenFile),
+		stringOpt("registry-oauth-token-url", "OAuth 2 token endpoint: the registry gets a client-credentials bearer token from it", &t.RegistryOAuthTokenURL),
+		stringOpt("registry-oauth-client-id", "OAuth 2 client id (with --registry-oauth-token-url)", &t.RegistryOAuthClientID),
+		stringOpt("registry-oauth-client-secret-file", "file holding the OAuth 2 client secret (or env FLOE_REGISTRY_OAUTH_CLIENT_SECRET)", &t.RegistryOAuthClientSecretFile),
+		stringOpt("registry-oauth-scope", "OAuth 2 scopes, space separated (optional)", &t.RegistryOAuthScope),
 	}
 }
 
@@ -70,11 +85,13 @@ func (t *transportConfig) validate() error {
 	if (t.RegistryCertFile == "") != (t.RegistryKeyFile == "") {
 		errs = append(errs, errors.New("--registry-cert-file and --registry-key-file go together"))
 	}
+	errs = append(errs, t.validateRegistryAuth()...)
 	for name, path := range map[string]string{
 		"kafka-sasl-password-file": t.KafkaSASLPasswordFile, "kafka-ca-file": t.KafkaCAFile,
 		"kafka-cert-file": t.KafkaCertFile, "kafka-key-file": t.KafkaKeyFile,
 		"registry-password-file": t.RegistryPasswordFile, "registry-ca-file": t.RegistryCAFile,
 		"registry-cert-file": t.RegistryCertFile, "registry-key-file": t.RegistryKeyFile,
+		"registry-bearer-token-file": t.RegistryBearerTokenFile, "registry-oauth-client-secret-file": t.RegistryOAuthClientSecretFile,
 	} {
 		if path == "" {
 			continue
@@ -133,9 +150,65 @@ func (t *transportConfig) kafkaProps(getenv func(string) string) (map[string]str
 	return p, nil
 }
 
+// validateRegistryAuth refuses more than one way to authenticate to the
+// registry, and an incomplete OAuth configuration.
+func (t *transportConfig) validateRegistryAuth() []error {
+	var errs []error
+	oauth := t.RegistryOAuthTokenURL != "" || t.RegistryOAuthClientID != "" || t.RegistryOAuthClientSecretFile != "" || t.RegistryOAuthScope != ""
+	var ways []string
+	if t.RegistryUsername != "" {
+		ways = append(ways, "--registry-username")
+	}
+	if t.RegistryBearerTokenFile != "" {
+		ways = append(ways, "--registry-bearer-token-file")
+	}
+	if oauth {
+		ways = append(ways, "--registry-oauth-*")
+	}
+	if len(ways) > 1 {
+		errs = append(errs, fmt.Errorf("%s: choose one way to authenticate to the registry", strings.Join(ways, ", ")))
+	}
+	if oauth && (t.RegistryOAuthTokenURL == "" || t.RegistryOAuthClientID == "") {
+		errs = append(errs, errors.New("--registry-oauth-token-url and --registry-oauth-client-id go together"))
+	}
+	if u := t.RegistryOAuthTokenURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		errs = append(errs, errors.New("--registry-oauth-token-url: must start with https:// or http://"))
+	}
+	return errs
+}
+
 // registryOptions are the registry client's auth and TLS options.
 func (t *transportConfig) registryOptions(getenv func(string) string) ([]schema.RegistryOption, error) {
 	var opts []schema.RegistryOption
+	switch {
+	case t.RegistryOAuthTokenURL != "":
+		secretValue, err := secret(t.RegistryOAuthClientSecretFile, "FLOE_REGISTRY_OAUTH_CLIENT_SECRET", getenv)
+		if err != nil {
+			return nil, fmt.Errorf("--registry-oauth-client-secret-file: %w", err)
+		}
+		cc := &clientcredentials.Config{
+			ClientID: t.RegistryOAuthClientID, ClientSecret: secretValue,
+			TokenURL: t.RegistryOAuthTokenURL, Scopes: strings.Fields(t.RegistryOAuthScope),
+		}
+		// Tokens are cached and refreshed shortly before they expire.
+		ts := cc.TokenSource(context.Background())
+		opts = append(opts, schema.WithTokenSource(func(context.Context) (string, error) {
+			tok, err := ts.Token()
+			if err != nil {
+				return "", err
+			}
+			return tok.AccessToken, nil
+		}))
+	case t.RegistryBearerTokenFile != "" || getenv("FLOE_REGISTRY_BEARER_TOKEN") != "":
+		tok, err := secret(t.RegistryBearerTokenFile, "FLOE_REGISTRY_BEARER_TOKEN", getenv)
+		if err != nil {
+			return nil, fmt.Errorf("--registry-bearer-token-file: %w", err)
+		}
+		if tok == "" {
+			return nil, errors.New("--registry-bearer-token-file: the file is empty")
+		}
+		opts = append(opts, schema.WithBearerToken(tok))
+	}
 	if t.RegistryUsername != "" {
 		pw, err := secret(t.RegistryPasswordFile, "FLOE_REGISTRY_PASSWORD", getenv)
 		if err != nil {

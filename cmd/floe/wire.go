@@ -50,6 +50,9 @@ type wiring struct {
 	// Kafka holds extra librdkafka properties for the consumer and the
 	// dead-letter producer (--kafka-config).
 	Kafka map[string]string
+	// Tables: --auto-create and --table-property; nil creates missing
+	// tables with floe's properties.
+	Tables *tableConfig
 }
 
 // assembled holds the parts of a running pipeline so they can be closed.
@@ -105,9 +108,15 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 		return nil, fmt.Errorf("--table: %w", err)
 	}
 	sc := schema.TableSchema()
+	tables := w.Tables
+	if tables == nil {
+		d := defaultTableConfig()
+		tables = &d
+	}
 	// Tuned Parquet settings (zstd level 1, no dictionary for unique id
-	// columns) apply to tables floe creates; existing tables keep theirs.
-	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), iceberg.TunedWriteProperties())
+	// columns), metadata housekeeping and --table-property apply to tables
+	// floe creates; existing tables keep theirs.
+	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), tables.createProperties(), tables.ensureOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", w.Table, err)
 	}
@@ -140,7 +149,7 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("--dlq-table: %w", err)
 		}
-		if a.DLQ, err = ingest.NewTableDeadLetters(ctx, cat, dident, ingest.TableDeadLettersOptions{}); err != nil {
+		if a.DLQ, err = ingest.NewTableDeadLetters(ctx, cat, dident, ingest.TableDeadLettersOptions{NoCreate: !tables.AutoCreate}); err != nil {
 			return nil, fmt.Errorf("dead-letter table %s: %w", w.DLQTable, err)
 		}
 	} else if a.DLQ, err = ingest.NewKafkaDeadLetters(w.Brokers, w.DLQTopic, producerProps(w.Kafka)); err != nil {
