@@ -37,7 +37,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	HTTP            string
 	KafkaConfig     string
-	// Limits and error handling (issue 6).
+	// Limits and error handling.
 	MaxRecordBytes        int64
 	MaxBufferBytes        int64
 	MaxBatchPartitions    int64
@@ -48,7 +48,7 @@ type Config struct {
 	KeyringReloadInterval time.Duration
 	// Transport security (transport.go).
 	Transport transportConfig
-	// Background compaction (issue 5).
+	// Background compaction.
 	CompactEvery   time.Duration
 	TargetFileSize int64
 	// Storage: object storage and remote catalog settings (storage.go).
