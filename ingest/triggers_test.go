@@ -153,7 +153,16 @@ func runTriggers(t *testing.T, n, merchants, per int, step time.Duration, opts i
 	// once every commit begun has landed, as with a writer much faster
 	// than the interval.
 	commits, reasons, _ := runTriggersWith(t, n, merchants, per, step, opts, func(src *fakeSource, w *fakeWriter) {
-		src.hold = func() bool { return w.started.Load() > w.landed.Load() }
+		src.hold = func() bool {
+			if w.started.Load() > w.landed.Load() {
+				return true
+			}
+			// A batch handed over just now may not have reached the
+			// writer yet (its commit runs on a goroutine of its own):
+			// give that goroutine a moment before moving the clock.
+			time.Sleep(time.Millisecond)
+			return w.started.Load() > w.landed.Load()
+		}
 	})
 	return commits, reasons
 }
