@@ -2,85 +2,41 @@ package compaction
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
+	"slices"
+	"time"
 
-	"github.com/apache/iceberg-go/table"
+	"github.com/floe-io/floe/iceberg"
 )
 
-// ErrUnknownOutcome means a commit may or may not have landed and the table
-// could not be read back to tell. Files it wrote are left for orphan cleanup.
-var ErrUnknownOutcome = errors.New("compaction: commit outcome unknown")
+// ErrUnknownOutcome is iceberg.ErrUnknownOutcome: a commit may or may not
+// have landed and the table could not be read back to tell. Files it wrote
+// are left for orphan cleanup.
+var ErrUnknownOutcome = iceberg.ErrUnknownOutcome
 
-// errNotCommitted marks a failed commit that provably left the table
-// unchanged, so the files written for it may be deleted at once.
-var errNotCommitted = errors.New("not committed")
-
-// buildError marks a failure staging a transaction, before the catalog was
-// contacted: nothing was committed.
-type buildError struct{ err error }
-
-func (e buildError) Error() string { return e.err.Error() }
-func (e buildError) Unwrap() error { return e.err }
-
-// commitPinned stages one change on a transaction whose main branch is
-// pinned to tbl's head and commits it. Any concurrent commit makes it fail
-// with a clean conflict, never a replay onto a state nobody planned for.
-func commitPinned(ctx context.Context, tbl *table.Table, stage func(tx *table.Transaction) error) (*table.Table, error) {
-	tx := tbl.NewTransaction()
-	if err := tx.AssertRefSnapshotID(""); err != nil {
-		return nil, buildError{fmt.Errorf("pin branch: %w", err)}
+// commit runs req through the table's Committer (taking turns with the
+// ingest Writer when they share it) and counts its conflicts.
+func (c *Compactor) commit(ctx context.Context, req iceberg.CommitRequest) (iceberg.Result, error) {
+	if req.Attempts == 0 {
+		req.Attempts = c.opts.MaxAttempts
 	}
-	if err := stage(tx); err != nil {
-		return nil, buildError{err}
+	req.Backoff = func(int) time.Duration { return 0 }
+	res, err := c.committer.Commit(ctx, req)
+	if res.Conflicts > 0 {
+		c.mu.Lock()
+		c.stats.Conflicts += int64(res.Conflicts)
+		c.mu.Unlock()
 	}
-	return tx.Commit(ctx)
+	return res, err
 }
 
-// isConflict reports whether a Transaction.Commit error proves nothing was
-// committed because the table changed underneath (see iceberg.classifyCommitErr:
-// the SQL catalog reports failed requirements as plain errors).
-func isConflict(err error) bool {
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	case errors.Is(err, table.ErrCommitFailed), errors.Is(err, table.ErrCommitDiverged):
-		return true
-	default:
-		return strings.Contains(strings.ToLower(err.Error()), "requirement failed")
+// newCommitter returns opts.Committer, checked against ident, or a new one.
+func newCommitter(opts Options, c *Compactor) (*iceberg.Committer, error) {
+	if opts.Committer == nil {
+		return iceberg.NewCommitter(c.cat, c.ident)
 	}
-}
-
-// resolve decides what a failed commit attempt means. It reloads the table
-// (even when ctx is done, for an unknown outcome) and reports whether the
-// commit landed after all (a snapshot carries runID).
-func (c *Compactor) resolve(ctx context.Context, commitErr error, runID string) (fresh *table.Table, landed bool, err error) {
-	var be buildError
-	if errors.As(commitErr, &be) {
-		return nil, false, fmt.Errorf("%w: %w", errNotCommitted, be.err)
+	if !slices.Equal(opts.Committer.Ident(), c.ident) {
+		return nil, fmt.Errorf("committer is for table %v, not %v", opts.Committer.Ident(), c.ident)
 	}
-	conflict := isConflict(commitErr)
-	if !conflict {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
-		defer cancel()
-	}
-	fresh, err = c.load(ctx)
-	if err != nil {
-		if conflict {
-			return nil, false, fmt.Errorf("%w (conflict: %w); reload: %w", errNotCommitted, commitErr, err)
-		}
-		return nil, false, fmt.Errorf("%w: %w; reload: %w", ErrUnknownOutcome, commitErr, err)
-	}
-	if !conflict {
-		if findRun(fresh, runID) {
-			return fresh, true, nil
-		}
-		// Not in the table now; files are left to orphan cleanup in case
-		// a catalog still applies the request later.
-		return nil, false, fmt.Errorf("commit failed, not found after reload: %w", commitErr)
-	}
-	c.addConflict()
-	return fresh, false, nil
+	return opts.Committer, nil
 }

@@ -11,18 +11,17 @@ import (
 
 	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
-)
 
-// resolveTimeout bounds reading the table back after a commit whose outcome
-// is unknown, even when the run's context is done.
-const resolveTimeout = 30 * time.Second
+	"github.com/floe-io/floe/iceberg"
+)
 
 // Compactor maintains one table. It is safe for concurrent use; runs are
 // serialized.
 type Compactor struct {
-	cat   icecatalog.Catalog
-	ident table.Identifier
-	opts  Options
+	cat       icecatalog.Catalog
+	ident     table.Identifier
+	opts      Options
+	committer *iceberg.Committer
 	// keepLastSet / olderThanSet: the caller chose the expiry values; when
 	// not, the table's history.expire.* properties win over the defaults.
 	keepLastSet, olderThanSet bool
@@ -118,7 +117,12 @@ func New(cat icecatalog.Catalog, ident table.Identifier, opts Options) (*Compact
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("compaction: %w", err)
 	}
-	return &Compactor{cat: cat, ident: slices.Clone(ident), opts: opts, keepLastSet: keepLastSet, olderThanSet: olderThanSet}, nil
+	c := &Compactor{cat: cat, ident: slices.Clone(ident), opts: opts, keepLastSet: keepLastSet, olderThanSet: olderThanSet}
+	var err error
+	if c.committer, err = newCommitter(opts, c); err != nil {
+		return nil, fmt.Errorf("compaction: %w", err)
+	}
+	return c, nil
 }
 
 // Stats returns a copy of the counters.
@@ -128,18 +132,9 @@ func (c *Compactor) Stats() Stats {
 	return c.stats
 }
 
-func (c *Compactor) addConflict() {
-	c.mu.Lock()
-	c.stats.Conflicts++
-	c.mu.Unlock()
-}
-
+// load reads the table afresh (and refreshes the Committer's view of it).
 func (c *Compactor) load(ctx context.Context) (*table.Table, error) {
-	tbl, err := c.cat.LoadTable(ctx, c.ident)
-	if err != nil {
-		return nil, fmt.Errorf("load table %s: %w", strings.Join(c.ident, "."), err)
-	}
-	return tbl, nil
+	return c.committer.Load(ctx)
 }
 
 // RunOnce runs every step not skipped: merge manifests, rewrite small

@@ -9,9 +9,12 @@
 // are read and new Parquet files written) and commits one "replace" snapshot
 // per run. Nothing leaves it but new snapshots in the table and a Report.
 //
-// Never fighting the ingest: every commit the compactor makes is pinned to
-// the snapshot it planned from. When an ingest commit lands first, the
-// compactor reloads the table, keeps the groups whose input files are all
+// Never fighting the ingest: the compactor commits through the table's
+// iceberg.Committer. Given the ingest Writer's (Options.Committer), the two
+// take turns inside the process and never conflict with each other. Every
+// commit is pinned to the snapshot it was staged on; when another process's
+// commit lands first, the compactor stages again at once on the reloaded
+// table, keeps the groups whose input files are all
 // still live, and commits the same output files on the new state; a group
 // whose inputs are gone is given up (its output files deleted) and tried on
 // a later run. The ingest side (iceberg.Writer) meets at most a clean

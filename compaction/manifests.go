@@ -2,9 +2,13 @@ package compaction
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-io/floe/iceberg"
 )
 
 // mergeManifests rewrites the current snapshot's manifests into few
@@ -12,17 +16,17 @@ import (
 // than ManifestMergeMin of them: a fast append adds a manifest per commit,
 // and every commit and scan plan reads the whole list.
 func (c *Compactor) mergeManifests(ctx context.Context, rep *Report) error {
-	for attempt := 1; ; attempt++ {
-		tbl, err := c.load(ctx)
-		if err != nil {
-			return err
-		}
-		head := tbl.CurrentSnapshot()
+	tbl, err := c.load(ctx)
+	if err != nil {
+		return err
+	}
+	var fs iceio.IO
+	count := func(base *table.Table) error {
+		head := base.CurrentSnapshot()
 		if head == nil {
-			return nil
+			return iceberg.ErrNoChange
 		}
-		fs, err := tbl.FS(ctx)
-		if err != nil {
+		if fs, err = base.FS(ctx); err != nil {
 			return fmt.Errorf("table io: %w", err)
 		}
 		ms, err := head.Manifests(fs)
@@ -30,37 +34,51 @@ func (c *Compactor) mergeManifests(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("read manifest list: %w", err)
 		}
 		rep.ManifestsBefore, rep.ManifestsAfter = len(ms), len(ms)
-		if len(ms) <= c.opts.ManifestMergeMin || c.opts.DryRun {
-			return nil
+		if len(ms) <= c.opts.ManifestMergeMin {
+			return iceberg.ErrNoChange
 		}
-		if attempt > c.opts.MaxAttempts {
-			// Not an error: appends kept landing first; the next run tries again.
-			rep.ManifestMergeDeferred = true
-			return nil
+		return nil
+	}
+	if c.opts.DryRun {
+		if err := count(tbl); err != nil && !errors.Is(err, iceberg.ErrNoChange) {
+			return err
 		}
-		var noop bool
-		committed, err := commitPinned(ctx, tbl, func(tx *table.Transaction) error {
-			res, err := tx.RewriteManifests(ctx)
+		return nil
+	}
+	res, err := c.commit(ctx, iceberg.CommitRequest{
+		Stage: func(ctx context.Context, base *table.Table, tx *table.Transaction) error {
+			if err := count(base); err != nil {
+				return err
+			}
+			r, err := tx.RewriteManifests(ctx)
 			if err != nil {
 				return err
 			}
-			noop = res.IsNoOp()
-			return nil
-		})
-		if noop {
-			return nil
-		}
-		if err != nil {
-			if _, _, rerr := c.resolve(ctx, err, ""); rerr != nil {
-				return fmt.Errorf("commit manifest merge: %w", rerr)
+			if r.IsNoOp() {
+				return iceberg.ErrNoChange
 			}
-			continue
-		}
-		after, err := committed.CurrentSnapshot().Manifests(fs)
-		if err != nil {
-			return fmt.Errorf("read merged manifest list: %w", err)
-		}
-		rep.ManifestsAfter = len(after)
+			return nil
+		},
+	})
+	if errors.Is(err, iceberg.ErrConflict) {
+		// Not an error: appends kept landing first; the next run tries again.
+		rep.ManifestMergeDeferred = true
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("commit manifest merge: %w", err)
+	}
+	if !res.Committed {
+		return nil
+	}
+	snap := res.Table.SnapshotByID(res.SnapshotID)
+	if snap == nil {
+		return fmt.Errorf("merged manifests: snapshot %d not in the committed table", res.SnapshotID)
+	}
+	after, err := snap.Manifests(fs)
+	if err != nil {
+		return fmt.Errorf("read merged manifest list: %w", err)
+	}
+	rep.ManifestsAfter = len(after)
+	return nil
 }

@@ -135,16 +135,3 @@ func carryProps(tbl *table.Table, kind, runID string) (iceberggo.Properties, err
 	}
 	return props, nil
 }
-
-// findRun looks for a snapshot whose summary carries runID.
-func findRun(tbl *table.Table, runID string) bool {
-	if runID == "" {
-		return false
-	}
-	for _, s := range tbl.Metadata().Snapshots() {
-		if s.Summary != nil && s.Summary.Properties[RunIDKey] == runID {
-			return true
-		}
-	}
-	return false
-}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/floe-io/floe/iceberg"
 )
 
 // Defaults of Options (documented in the README, "Compaction and maintenance").
@@ -57,6 +59,12 @@ type Options struct {
 
 	// Now replaces time.Now (tests).
 	Now func() time.Time
+
+	// Committer, when set, is the table's Committer shared with the other
+	// users of the table in this process (the ingest Writer), so their
+	// commits take turns instead of conflicting. It must be for the
+	// Compactor's table. Nil: the Compactor creates its own.
+	Committer *iceberg.Committer
 
 	// beforeCommit, when set, runs before each catalog commit attempt of a
 	// rewrite (tests inject concurrent commits through export_test.go).

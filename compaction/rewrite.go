@@ -12,6 +12,8 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
+
+	"github.com/floe-io/floe/iceberg"
 )
 
 // staged is one group rewritten but not yet committed.
@@ -67,72 +69,75 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	}
 
 	runID := uuid.NewString()
-	for attempt := 1; ; attempt++ {
-		props, err := carryProps(tbl, "rewrite", runID)
-		if err != nil {
-			removeOutputs(fs, work)
-			return err
-		}
-		if c.opts.beforeCommit != nil {
-			c.opts.beforeCommit(attempt)
-		}
-		committed, err := commitPinned(ctx, tbl, func(tx *table.Transaction) error {
+	var dropped []staged // groups given up: a concurrent commit removed an input
+	attempt := 0
+	res, err := c.commit(ctx, iceberg.CommitRequest{
+		IDKey: RunIDKey, ID: runID,
+		Stage: func(ctx context.Context, base *table.Table, tx *table.Transaction) error {
+			attempt++
+			if attempt > 1 {
+				// After a conflict: keep the groups whose inputs are all
+				// still live.
+				live, err := livePaths(ctx, base)
+				if err != nil {
+					return err
+				}
+				var keep []staged
+				for _, w := range work {
+					if allLive(w.result.OldDataFiles, live) {
+						keep = append(keep, w)
+					} else {
+						dropped = append(dropped, w)
+					}
+				}
+				if work = keep; len(work) == 0 {
+					return iceberg.ErrNoChange
+				}
+			}
+			props, err := carryProps(base, "rewrite", runID)
+			if err != nil {
+				return err
+			}
+			if c.opts.beforeCommit != nil {
+				c.opts.beforeCommit(attempt)
+			}
 			rw := tx.NewRewrite(props)
 			for _, w := range work {
 				rw.ApplyResult(w.result)
 			}
 			return rw.Commit(ctx)
-		})
-		landed := err == nil
-		if err != nil {
-			var fresh *table.Table
-			fresh, landed, err = c.resolve(ctx, err, runID)
-			if err != nil {
-				if errors.Is(err, errNotCommitted) {
-					removeOutputs(fs, work)
-				}
-				return fmt.Errorf("commit rewrite: %w", err)
-			}
-			if landed {
-				committed = fresh
-			} else {
-				tbl = fresh
-			}
+		},
+	})
+	// Files of groups that did not land are deleted unless an attempt's
+	// outcome was unknown (a late landing may still reference them).
+	giveUp := func(groups []staged) {
+		if res.Unknown == 0 {
+			removeOutputs(fs, groups)
 		}
-		if landed {
-			rep.RewriteSnapshotID = committed.CurrentSnapshot().SnapshotID
-			for _, w := range work {
-				rep.recordGroup(w, "committed")
-			}
-			return nil
-		}
-
-		// Conflict: keep the groups whose inputs are all still live.
-		live, err := livePaths(ctx, tbl)
-		if err != nil {
-			removeOutputs(fs, work)
-			return err
-		}
-		var keep, drop []staged
-		for _, w := range work {
-			if allLive(w.result.OldDataFiles, live) {
-				keep = append(keep, w)
-			} else {
-				drop = append(drop, w)
-			}
-		}
-		if attempt >= c.opts.MaxAttempts {
-			drop, keep = append(drop, keep...), nil
-		}
-		removeOutputs(fs, drop)
-		for _, w := range drop {
+		for _, w := range groups {
 			rep.GroupsGivenUp++
 			rep.recordGroup(w, "given up")
 		}
-		if len(keep) == 0 {
-			return nil
+	}
+	switch {
+	case err == nil:
+		giveUp(dropped)
+		if res.Committed {
+			rep.RewriteSnapshotID = res.SnapshotID
+			for _, w := range work {
+				rep.recordGroup(w, "committed")
+			}
 		}
-		work = keep
+		return nil
+	case errors.Is(err, iceberg.ErrConflict):
+		// Not an error: the table kept changing; the next run tries again.
+		giveUp(append(dropped, work...))
+		return nil
+	default:
+		if res.Unknown == 0 && !errors.Is(err, iceberg.ErrUnknownOutcome) {
+			removeOutputs(fs, append(dropped, work...))
+		}
+		return fmt.Errorf("commit rewrite: %w", err)
 	}
 }
 

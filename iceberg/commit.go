@@ -66,7 +66,7 @@ func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 	res.Files = len(files)
 	res.WriteDuration = w.cfg.now().Sub(start)
 
-	snap, attempts, err := w.commitFiles(ctx, tbl, &b, files, props)
+	snap, attempts, err := w.commitFiles(ctx, &b, files, props)
 	res.Attempts = attempts
 	res.Duration = w.cfg.now().Sub(start)
 	if err != nil {
@@ -82,137 +82,46 @@ func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 	return res, nil
 }
 
-// commitFiles runs the fence / commit / resolve loop. It returns the id of
-// the snapshot holding the batch and the number of catalog attempts.
-func (w *Writer) commitFiles(ctx context.Context, tbl *table.Table, b *Batch,
-	files []iceberggo.DataFile, props iceberggo.Properties,
-) (int64, int, error) {
-	for attempt := 1; ; attempt++ {
-		recorded, err := w.offsetsAt(tbl, b.Group)
-		if err != nil {
-			return 0, attempt - 1, err
-		}
-		if bad := fence(recorded, b); len(bad) > 0 {
-			return 0, attempt - 1, fmt.Errorf("commit %s: %w: group %q: %s",
-				b.CommitID, ErrFenced, b.Group, strings.Join(bad, "; "))
-		}
-
-		attemptProps, err := w.watermarkProps(tbl, b, recorded, props)
-		if err != nil {
-			return 0, attempt - 1, fmt.Errorf("commit %s: %w", b.CommitID, err)
-		}
-		w.cfg.stage("commit", b.CommitID)
-		committed, err := commitOnce(ctx, tbl, files, attemptProps)
-		if err == nil {
-			id := committed.CurrentSnapshot().SnapshotID
-			// The table a commit returns keeps every data file this
-			// process ever added reachable (about 3.6 KiB each: a
-			// sidecar's heap grew without bound). A table loaded from
-			// the catalog does not, so keep that one.
-			if fresh, lerr := w.cat.LoadTable(ctx, w.ident); lerr == nil {
-				committed = fresh
+// commitFiles fences and commits files through the Committer. It returns the
+// id of the snapshot holding the batch and the number of catalog attempts.
+func (w *Writer) commitFiles(ctx context.Context, b *Batch, files []iceberggo.DataFile, props iceberggo.Properties) (int64, int, error) {
+	res, err := w.c.Commit(ctx, CommitRequest{
+		IDKey: CommitIDKey, ID: b.CommitID, Attempts: w.cfg.maxAttempts,
+		Stage: func(ctx context.Context, base *table.Table, tx *table.Transaction) error {
+			recorded, err := w.offsetsAt(base, b.Group)
+			if err != nil {
+				return err
 			}
-			if err := w.setTable(committed); err != nil {
-				return 0, attempt, err
+			if bad := fence(recorded, b); len(bad) > 0 {
+				return fmt.Errorf("%w: group %q: %s", ErrFenced, b.Group, strings.Join(bad, "; "))
 			}
-			return id, attempt, nil
-		}
-		var be buildError
-		if errors.As(err, &be) {
-			// Failed before reaching the catalog: nothing committed.
-			return 0, attempt, fmt.Errorf("commit %s: %w", b.CommitID, be.err)
-		}
-
-		kind := classifyCommitErr(err)
-		fresh, err := w.reload(ctx, kind, err)
-		if err != nil {
-			return 0, attempt, fmt.Errorf("commit %s: %w", b.CommitID, err)
-		}
-		tbl = fresh
-		if kind == commitUnknown {
-			if id, ok := findCommit(fresh, b.CommitID); ok {
-				return id, attempt, nil
+			props, err := w.watermarkProps(base, b, recorded, props)
+			if err != nil {
+				return err
 			}
-		}
-
-		if attempt >= w.cfg.maxAttempts {
-			if kind == commitConflict {
-				return 0, attempt, fmt.Errorf("commit %s: %w after %d attempts", b.CommitID, ErrConflict, attempt)
+			w.cfg.stage("commit", b.CommitID)
+			if len(files) > 0 {
+				if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
+					return fmt.Errorf("stage data files: %w", err)
+				}
+				return nil
 			}
-			return 0, attempt, fmt.Errorf("commit %s: not committed after %d attempts", b.CommitID, attempt)
-		}
-		if err := w.cfg.sleep(ctx, w.cfg.backoff(attempt)); err != nil {
-			return 0, attempt, fmt.Errorf("commit %s: not committed: %w", b.CommitID, err)
-		}
-	}
-}
-
-// reload loads the table after a failed commit attempt. After an unknown
-// outcome it runs even if ctx is done, bounded by the resolve timeout.
-func (w *Writer) reload(ctx context.Context, kind commitErrKind, commitErr error) (*table.Table, error) {
-	if kind == commitUnknown {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), w.cfg.resolveTimeout)
-		defer cancel()
-	}
-	fresh, err := w.cat.LoadTable(ctx, w.ident)
+			// AddDataFiles ignores an empty list; AddFiles with no paths
+			// commits an empty append snapshot carrying props.
+			if err := tx.AddFiles(ctx, nil, props, true); err != nil {
+				return fmt.Errorf("stage empty append: %w", err)
+			}
+			return nil
+		},
+	})
 	if err != nil {
-		if kind == commitUnknown {
-			return nil, fmt.Errorf("%w: commit error: %w; reload error: %w", ErrUnknownOutcome, commitErr, err)
-		}
-		return nil, fmt.Errorf("not committed (conflict: %w); reload error: %w", commitErr, err)
+		return 0, res.Attempts, fmt.Errorf("commit %s: %w", b.CommitID, err)
 	}
-	if err := w.setTable(fresh); err != nil {
-		return nil, err
+	if !res.Committed {
+		return 0, res.Attempts, fmt.Errorf("commit %s: nothing staged", b.CommitID)
 	}
 
-	return fresh, nil
-}
-
-// buildError marks a failure while staging a transaction, before the
-// catalog was contacted.
-type buildError struct{ err error }
-
-func (e buildError) Error() string { return e.err.Error() }
-func (e buildError) Unwrap() error { return e.err }
-
-// commitOnce stages one append of files (or an empty append when there are
-// none) on tbl and commits it. The main branch is pinned to tbl's head, so
-// iceberg-go's own refresh-and-replay (commit.retry.num-retries) can never
-// move the commit onto a table state that was not fenced.
-func commitOnce(ctx context.Context, tbl *table.Table, files []iceberggo.DataFile, props iceberggo.Properties) (*table.Table, error) {
-	tx := tbl.NewTransaction()
-	if err := tx.AssertRefSnapshotID(""); err != nil {
-		return nil, buildError{fmt.Errorf("pin branch: %w", err)}
-	}
-	if len(files) > 0 {
-		if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
-			return nil, buildError{fmt.Errorf("stage data files: %w", err)}
-		}
-	} else {
-		// AddDataFiles ignores an empty list; AddFiles with no paths commits
-		// an empty append snapshot carrying props.
-		if err := tx.AddFiles(ctx, nil, props, true); err != nil {
-			return nil, buildError{fmt.Errorf("stage empty append: %w", err)}
-		}
-	}
-
-	return tx.Commit(ctx)
-}
-
-// findCommit looks for a snapshot whose summary carries commitID, newest
-// first. Every retained snapshot is checked, not only the current branch's
-// ancestry: a commit that landed and was later rolled back still happened.
-func findCommit(tbl *table.Table, commitID string) (int64, bool) {
-	snaps := tbl.Metadata().Snapshots()
-	for i := len(snaps) - 1; i >= 0; i-- {
-		s := snaps[i]
-		if s.Summary != nil && s.Summary.Properties[CommitIDKey] == commitID {
-			return s.SnapshotID, true
-		}
-	}
-
-	return 0, false
+	return res.SnapshotID, res.Attempts, nil
 }
 
 func summaryProps(b *Batch) (iceberggo.Properties, error) {

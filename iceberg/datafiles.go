@@ -46,8 +46,8 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 	} else if recs.count() == 1 {
 		// One record batch: the clustered writer sorts its rows by
 		// partition and keeps a single Parquet writer open at a time.
-		// The fanout writer opens one per partition at once, which with
-		// 20,000 merchants in a batch took over 5 GiB of heap.
+		// The fanout writer opens one per partition at once, so its heap
+		// grows with the partitions of a batch.
 		opts = append(opts, table.WithClusteredWrite())
 	}
 

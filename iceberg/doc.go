@@ -22,6 +22,15 @@
 // Tests hold the two writers to the same rows, partitions, counts and
 // bounds, and two independent readers (arrow-go, hyparquet) to the values.
 //
+// Every commit to a table goes through its Committer (committer.go), one per
+// table per process, shared by the Writer, the compactor and (for its own
+// table) the dead-letter sink: commits of one process take turns in arrival
+// order, each transaction is pinned to the head it was staged on, a commit
+// error is classified once (conflict: reload and stage again; unknown
+// outcome: reload, look for the request's id, only then stage again), and
+// the caller's Stage function derives its change from the table it is
+// given.
+//
 // Writer.Offsets reads those summaries back (newest snapshot first), so the
 // table, not the Kafka consumer group, is the source of truth on restart.
 //

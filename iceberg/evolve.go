@@ -79,49 +79,34 @@ func (w *Writer) Evolve(ctx context.Context, changes []Change) error {
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
 
-	tbl := w.Table()
-	for attempt := 1; ; attempt++ {
-		pending, err := pendingChanges(tbl.Schema(), changes)
-		if err != nil {
-			return err
-		}
-		if len(pending) == 0 {
+	_, err := w.c.Commit(ctx, CommitRequest{
+		Attempts: w.cfg.maxAttempts,
+		Stage: func(_ context.Context, base *table.Table, tx *table.Transaction) error {
+			pending, err := pendingChanges(base.Schema(), changes)
+			if err != nil {
+				return err
+			}
+			if len(pending) == 0 {
+				return ErrNoChange
+			}
+			if err := stageEvolve(base, tx, pending); err != nil {
+				return fmt.Errorf("%w: %w", ErrEvolve, err)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		// The last reload may show the changes applied after all (an
+		// unknown outcome that landed, or another process's evolution).
+		if p, perr := pendingChanges(w.Schema(), changes); perr == nil && len(p) == 0 {
 			return nil
 		}
-
-		committed, err := evolveOnce(ctx, tbl, pending)
-		if err == nil {
-			return w.setTable(committed)
-		}
-		var be buildError
-		if errors.As(err, &be) {
-			return fmt.Errorf("%w: %w", ErrEvolve, be.err)
-		}
-
-		// Conflict or unknown outcome: either way the reloaded table says
-		// whether the changes are there now.
-		fresh, lerr := w.cat.LoadTable(ctx, w.ident)
-		if lerr != nil {
-			return fmt.Errorf("evolve schema: commit error: %w; reload error: %w", err, lerr)
-		}
-		if err := w.setTable(fresh); err != nil {
-			return err
-		}
-		tbl = fresh
-		if attempt >= w.cfg.maxAttempts {
-			if p, perr := pendingChanges(tbl.Schema(), changes); perr == nil && len(p) == 0 {
-				return nil
-			}
-			return fmt.Errorf("evolve schema: %d attempts: %w", attempt, err)
-		}
-		if err := w.cfg.sleep(ctx, w.cfg.backoff(attempt)); err != nil {
-			return fmt.Errorf("evolve schema: %w", err)
-		}
+		return fmt.Errorf("evolve schema: %w", err)
 	}
+	return nil
 }
 
-func evolveOnce(ctx context.Context, tbl *table.Table, changes []Change) (*table.Table, error) {
-	tx := tbl.NewTransaction()
+func stageEvolve(tbl *table.Table, tx *table.Transaction, changes []Change) error {
 	var opts []table.UpdateSchemaOption
 	nm := tbl.NameMapping()
 	if nm == nil {
@@ -152,11 +137,7 @@ func evolveOnce(ctx context.Context, tbl *table.Table, changes []Change) (*table
 			us.UpdateColumn(path, table.ColumnUpdate{Required: iceberggo.Optional[bool]{Val: false, Valid: true}})
 		}
 	}
-	if err := us.Commit(); err != nil {
-		return nil, buildError{err}
-	}
-
-	return tx.Commit(ctx)
+	return us.Commit()
 }
 
 // pendingChanges returns the changes sc does not satisfy yet, or an error

@@ -17,10 +17,9 @@ func (o writerOpt) apply(c *writerConfig) { o(c) }
 
 type writerConfig struct {
 	maxAttempts     int
-	backoff         func(attempt int) time.Duration
-	sleep           func(ctx context.Context, d time.Duration) error
+	retry           retryConfig
+	committer       *Committer
 	now             func() time.Time
-	resolveTimeout  time.Duration
 	targetFileSize  int64
 	writeWorkers    int
 	clustered       bool
@@ -30,11 +29,9 @@ type writerConfig struct {
 
 func defaultConfig() writerConfig {
 	return writerConfig{
-		maxAttempts:    10,
-		backoff:        expBackoff(25*time.Millisecond, 2*time.Second),
-		sleep:          sleepCtx,
-		now:            time.Now,
-		resolveTimeout: 30 * time.Second,
+		maxAttempts: defaultAttempts,
+		retry:       defaultRetry(),
+		now:         time.Now,
 	}
 }
 
@@ -43,11 +40,13 @@ func (c *writerConfig) validate() error {
 	if c.maxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("max commit attempts %d: must be at least 1", c.maxAttempts))
 	}
-	if c.backoff == nil || c.sleep == nil || c.now == nil {
-		errs = append(errs, errors.New("backoff, sleep and clock must not be nil"))
+	if c.now == nil {
+		errs = append(errs, errors.New("clock must not be nil"))
 	}
-	if c.resolveTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("resolve timeout %v: must be positive", c.resolveTimeout))
+	if c.committer != nil && c.retry.set {
+		errs = append(errs, errors.New("WithBackoff, WithSleep and WithResolveTimeout configure the Committer: give them to NewCommitter, not with WithCommitter"))
+	} else if err := c.retry.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.targetFileSize < 0 || c.writeWorkers < 0 {
 		errs = append(errs, errors.New("target file size and write workers must not be negative"))
@@ -75,17 +74,31 @@ func WithMaxAttempts(n int) WriterOption {
 	return writerOpt(func(c *writerConfig) { c.maxAttempts = n })
 }
 
+// WithCommitter makes the Writer commit through c, shared with the other
+// users of the table in this process (the compactor). c must be for the
+// Writer's table. Without it the Writer creates a Committer of its own.
+func WithCommitter(c *Committer) WriterOption {
+	return writerOpt(func(cfg *writerConfig) { cfg.committer = c })
+}
+
+// RetryOption configures a Committer, directly or through the Writer that
+// creates one.
+type RetryOption interface {
+	WriterOption
+	CommitterOption
+}
+
 // WithBackoff sets the wait before commit attempt n+1 after attempt n
 // (n starts at 1) failed. The default grows exponentially from 25 ms to 2 s
 // with jitter.
-func WithBackoff(f func(attempt int) time.Duration) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.backoff = f })
+func WithBackoff(f func(attempt int) time.Duration) RetryOption {
+	return retryOpt(func(c *retryConfig) { c.backoff = f })
 }
 
 // WithSleep replaces the function used to wait between attempts (tests).
 // It must return ctx.Err() when ctx ends first.
-func WithSleep(f func(ctx context.Context, d time.Duration) error) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.sleep = f })
+func WithSleep(f func(ctx context.Context, d time.Duration) error) RetryOption {
+	return retryOpt(func(c *retryConfig) { c.sleep = f })
 }
 
 // WithClock replaces time.Now for CommitResult.Duration (tests).
@@ -96,8 +109,8 @@ func WithClock(now func() time.Time) WriterOption {
 // WithResolveTimeout bounds how long resolving an unknown commit outcome may
 // take (default 30 s). Resolution runs even when the commit's context has
 // been cancelled, so shutting down does not leave an outcome unresolved.
-func WithResolveTimeout(d time.Duration) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.resolveTimeout = d })
+func WithResolveTimeout(d time.Duration) RetryOption {
+	return retryOpt(func(c *retryConfig) { c.resolveTimeout = d })
 }
 
 // WithTargetFileSize overrides the table's write.target-file-size-bytes.

@@ -16,10 +16,9 @@ import (
 // This file is the lean Parquet encoder: one row group of flat, primitive
 // columns, PLAIN values, RLE definition levels, data page v1, one compressed
 // buffer per page. It exists because a data file's fixed cost in arrow-go's
-// general writer (~0.4 ms and ~1,600 allocations for a 10-row file of the
-// contract table, before the file is created) set the pipeline's throughput
-// when a commit touches thousands of partitions. An encoder keeps and reuses
-// every buffer across files; a file costs a few microseconds plus its rows.
+// general writer sets the pipeline's throughput when a commit touches
+// thousands of partitions (BENCHMARKS.md). An encoder keeps and reuses every
+// buffer across files, so a file costs little more than its rows.
 //
 // What it writes is standard Parquet 1.0 (format version 1): a reader that
 // knows PLAIN and RLE reads it, and it carries Iceberg field ids, logical
@@ -155,20 +154,18 @@ type pqEncoder struct {
 }
 
 // smallPage is the page size under which pages are zstd-compressed without
-// entropy coding (Huffman literals, FSE sequences). Building those tables
-// costs more than they save on a page of a few dozen values: measured with
-// BenchmarkLeanEncode, it was 60 % of a small file's encoding time. The
-// output is a standard zstd frame either way. On rows of a real floe bench
-// table (BenchmarkLeanEncodeTable, 6,313 files of 1,000 merchants' rows),
-// 1 KiB -> 4 KiB took encoding from 121-129 to 104-115 us per file for 3 %
-// more bytes (2,887 -> 2,978 per file); 16 KiB, 103-105 us for 6 % more.
+// entropy coding (Huffman literals, FSE sequences): building those tables
+// costs more than they save on a page of a few dozen values. The output is
+// a standard zstd frame either way. BenchmarkLeanEncode and
+// BenchmarkLeanEncodeTable measure the trade-off (BENCHMARKS.md, "Lean
+// encoder page and chunk thresholds").
 var smallPage = 4096
 
 // tinyChunk is the size under which a column chunk of one page is stored
 // uncompressed whatever the table's codec (Parquet names the codec per
 // column chunk): zstd does not shrink such chunks (its frame header alone
-// is ~10 bytes). BenchmarkLeanEncode: at 128 the files are the same size
-// and encoding 7 % faster; at 512, 33 % faster but files 1.8x larger.
+// is ~10 bytes). BenchmarkLeanEncode measures it (BENCHMARKS.md, "Lean
+// encoder page and chunk thresholds").
 var tinyChunk = 128
 
 // createdBy names the writer in the footer. It follows the

@@ -2,11 +2,10 @@ package iceberg
 
 import iceberggo "github.com/apache/iceberg-go"
 
-// TunedWriteProperties are table properties that make iceberg-go's Parquet
-// writer cheaper per data file, measured with `floe bench` (BENCHMARKS.md,
-// "floe bench (issue 7)"). A commit with thousands of partitions writes
-// thousands of small files, so the fixed cost of a file, not the cost of a
-// row, dominates:
+// TunedWriteProperties are table properties that make a Parquet writer
+// cheaper per data file (BENCHMARKS.md has the figures). A commit with
+// thousands of partitions writes thousands of small files, so the fixed
+// cost of a file, not the cost of a row, dominates:
 //
 //   - zstd level 1 instead of the codec's default (3);
 //   - no dictionary for the columns whose values are (nearly) unique per

@@ -14,23 +14,31 @@ import (
 )
 
 // Writer lands batches in one Iceberg table. It is safe for concurrent use;
-// commits from one Writer are serialized. Several Writers (in one process or
-// many) may commit to the same table: conflicts are retried, overlaps fenced.
+// commits from one Writer are serialized, and its catalog commits take
+// turns with every other user of its Committer. Several Writers (in one
+// process or many) may commit to the same table: conflicts are retried,
+// overlaps fenced.
 type Writer struct {
-	cat   icecatalog.Catalog
-	ident table.Identifier
-	cfg   writerConfig
+	c   *Committer
+	cfg writerConfig
 
 	// commitMu serializes Commit and Evolve of this Writer.
 	commitMu sync.Mutex
 
 	mu     sync.Mutex // guards the fields below
-	tbl    *table.Table
-	schema *arrow.Schema
+	schema arrowSchemaMemo
 	memo   map[string]offsetsMemo // per summary key (offsets or event-time maxima of a group)
 }
 
-// NewWriter loads the table ident from cat and returns a Writer for it.
+// arrowSchemaMemo is the Arrow form of the Iceberg schema it was made from.
+type arrowSchemaMemo struct {
+	from *iceberggo.Schema
+	sc   *arrow.Schema
+}
+
+// NewWriter loads the table ident from cat and returns a Writer for it. With
+// WithCommitter it commits through that Committer (which must be for ident
+// in cat); otherwise it creates its own.
 func NewWriter(ctx context.Context, cat icecatalog.Catalog, ident table.Identifier, opts ...WriterOption) (*Writer, error) {
 	if cat == nil {
 		return nil, fmt.Errorf("new writer: nil catalog")
@@ -42,36 +50,39 @@ func NewWriter(ctx context.Context, cat icecatalog.Catalog, ident table.Identifi
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("new writer: %w", err)
 	}
-
-	w := &Writer{
-		cat:   cat,
-		ident: slices.Clone(ident),
-		cfg:   cfg,
-		memo:  make(map[string]offsetsMemo),
+	c := cfg.committer
+	if c == nil {
+		var err error
+		if c, err = newCommitterWith(cat, ident, cfg.retry); err != nil {
+			return nil, fmt.Errorf("new writer: %w", err)
+		}
+	} else if !slices.Equal(c.ident, ident) || c.cat != cat {
+		return nil, fmt.Errorf("new writer: table %s: the Committer is for %s", strings.Join(ident, "."), c.name())
 	}
+
+	w := &Writer{c: c, cfg: cfg, memo: make(map[string]offsetsMemo)}
 	if err := w.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := w.arrowSchema(w.Schema()); err != nil {
 		return nil, err
 	}
 
 	return w, nil
 }
 
+// Committer is the Committer the Writer commits through.
+func (w *Writer) Committer() *Committer { return w.c }
+
 // Refresh reloads the table from the catalog.
 func (w *Writer) Refresh(ctx context.Context) error {
-	tbl, err := w.cat.LoadTable(ctx, w.ident)
-	if err != nil {
-		return fmt.Errorf("load table %s: %w", strings.Join(w.ident, "."), err)
-	}
-
-	return w.setTable(tbl)
+	_, err := w.c.Load(ctx)
+	return err
 }
 
-// Table returns the table as last loaded or committed.
+// Table returns the table as last loaded or committed in this process.
 func (w *Writer) Table() *table.Table {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-
-	return w.tbl
+	return w.c.Table()
 }
 
 // Schema returns the table's current Iceberg schema.
@@ -81,29 +92,26 @@ func (w *Writer) Schema() *iceberggo.Schema {
 
 // ArrowSchema returns the table's current schema as Arrow, with field IDs in
 // the field metadata (the schema Batch.Records must have). It changes after
-// Evolve or after Refresh picks up another process's evolution.
+// Evolve or after Refresh picks up another process's evolution. It is nil
+// only if the table's schema has no Arrow form (NewWriter reports that).
 func (w *Writer) ArrowSchema() *arrow.Schema {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-
-	return w.schema
+	sc, _ := w.arrowSchema(w.Table().Schema())
+	return sc
 }
 
-func (w *Writer) setTable(tbl *table.Table) error {
+func (w *Writer) arrowSchema(is *iceberggo.Schema) (*arrow.Schema, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-
-	if w.tbl != nil && w.schema != nil && w.tbl.Schema().Equals(tbl.Schema()) {
-		w.tbl = tbl
-		return nil
+	if m := w.schema; m.sc != nil && (m.from == is || m.from.Equals(is)) {
+		return m.sc, nil
 	}
-	sc, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	sc, err := table.SchemaToArrowSchema(is, nil, true, false)
 	if err != nil {
-		return fmt.Errorf("table %s: arrow schema: %w", strings.Join(w.ident, "."), err)
+		return nil, fmt.Errorf("table %s: arrow schema: %w", w.c.name(), err)
 	}
-	w.tbl, w.schema = tbl, sc
+	w.schema = arrowSchemaMemo{from: is, sc: sc}
 
-	return nil
+	return sc, nil
 }
 
 // NameMapping returns the table's name mapping

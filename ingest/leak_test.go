@@ -11,9 +11,11 @@ import (
 	"testing"
 
 	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/dlqtable"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/keys"
 	"github.com/floe-io/floe/schema"
 )
@@ -195,8 +197,8 @@ func TestNoPlaintextLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ident := ingest.DeadLetterTableName([]string{"payments", "transactions"})
-	tableSink, err := ingest.NewTableDeadLetters(ctx, cat, ident, ingest.TableDeadLettersOptions{})
+	ident := dlqtable.Name([]string{"payments", "transactions"})
+	tableSink, err := dlqtable.New(ctx, cat, ident, dlqtable.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,21 +243,21 @@ func TestNoPlaintextLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rows := readDLQ(t, cat, ident)
+	rows := tabletest.ReadDLQ(t, cat, ident)
 	if len(rows) != len(sent) {
 		t.Fatalf("table holds %d dead letters, sent %d", len(rows), len(sent))
 	}
 	for _, r := range rows {
-		where := fmt.Sprintf("table row @%d", r.offset)
-		if !bytes.Equal(r.value, sent[r.offset]) || r.valueNull != (sent[r.offset] == nil) {
+		where := fmt.Sprintf("table row @%d", r.Offset)
+		if !bytes.Equal(r.Value, sent[r.Offset]) || r.ValueNull != (sent[r.Offset] == nil) {
 			t.Errorf("%s: value differs from the original bytes", where)
 		}
-		leaks(where+" reason", r.reason)
-		leaks(where+" class", r.class)
-		leaks(where+" topic", r.topic)
-		leaks(where+" key", string(r.key))
+		leaks(where+" reason", r.Reason)
+		leaks(where+" class", r.Class)
+		leaks(where+" topic", r.Topic)
+		leaks(where+" key", string(r.Key))
 		for _, s := range secrets {
-			if len(s) >= 6 && bytes.Contains(r.value, []byte(s)) {
+			if len(s) >= 6 && bytes.Contains(r.Value, []byte(s)) {
 				t.Errorf("%s: value holds plaintext %q", where, s)
 			}
 		}

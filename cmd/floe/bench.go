@@ -44,13 +44,27 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
 		logLevel   = fs.String("log-level", "warn", "log level of each run's pipeline, on stderr: debug, info (a line per commit), warn, error")
 
-		single = fs.Bool("single", false, "internal: ingest one topic and print the result as JSON")
-		topic  = fs.String("topic", "", "internal (--single): topic")
-		keyFle = fs.String("keyring", "", "internal (--single): keyring file")
-		table  = fs.String("table", "bench.transactions", "internal (--single): table")
-		trig   = fs.Duration("trigger", time.Second, "internal (--single): commit interval")
-		label  = fs.String("label", "", "internal (--single): progress label")
+		single = fs.Bool("single", false, "ingest one topic and print the result as JSON (a run's child process)")
+		topic  = fs.String("topic", "", "--single: topic")
+		keyFle = fs.String("keyring", "", "--single: keyring file")
+		table  = fs.String("table", "bench.transactions", "--single: table")
+		trig   = fs.Duration("trigger", time.Second, "--single: commit interval")
+		label  = fs.String("label", "", "--single: progress label")
 	)
+	// --single and its companions are the parent's way of starting a run's
+	// child process, not options for users: --help leaves them out.
+	internal := map[string]bool{"single": true, "topic": true, "keyring": true, "table": true, "trigger": true, "label": true}
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage of floe bench:")
+		shown := flag.NewFlagSet("floe bench", flag.ContinueOnError)
+		shown.SetOutput(stderr)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !internal[f.Name] {
+				shown.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		shown.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}

@@ -141,3 +141,21 @@ func TestBenchUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchHelpHidesInternalFlags: --help lists the options a user sets,
+// not the flags the parent passes to a run's child process.
+func TestBenchHelpHidesInternalFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	_ = cmdBench(t.Context(), []string{"--help"}, func(string) string { return "" }, &stdout, &stderr)
+	help := stderr.String()
+	for _, f := range []string{"-events", "-triggers", "-rate", "-parquet-writer"} {
+		if !strings.Contains(help, "  "+f+" ") {
+			t.Errorf("--help does not show %s:\n%s", f, help)
+		}
+	}
+	for _, f := range []string{"-single", "-topic", "-keyring", "-table", "-trigger", "-label"} {
+		if regexp.MustCompile(`(?m)^\s+` + f + `\b(\s|$)`).MatchString(help) {
+			t.Errorf("--help shows internal flag %s:\n%s", f, help)
+		}
+	}
+}

@@ -14,6 +14,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/redact"
 )
 
@@ -40,7 +42,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	HTTP            string
 	Kafka           kafkaConfig
-	// Limits and error handling (issue 6).
+	// Limits and error handling.
 	MaxRecordBytes        int64
 	MaxBufferBytes        int64
 	MaxBatchPartitions    int64
@@ -51,7 +53,7 @@ type Config struct {
 	KeyringReloadInterval time.Duration
 	// Transport security (transport.go).
 	Transport transportConfig
-	// Background compaction (issue 5).
+	// Background compaction.
 	CompactEvery   time.Duration
 	TargetFileSize int64
 	// Storage: object storage and remote catalog settings (storage.go).
@@ -60,32 +62,36 @@ type Config struct {
 	Tables tableConfig
 }
 
+// defaultConfig is floe's defaults: the pipeline's come from
+// ingest.DefaultOptions and the compactor's from package compaction, so
+// the flags show what a zero option means there.
 func defaultConfig() Config {
+	p := ingest.DefaultOptions()
 	return Config{
 		Topic:           "payments.transactions",
 		Group:           "floe",
 		Catalog:         "sqlite://floe-data/catalog.db",
 		Warehouse:       "file://floe-data/warehouse",
 		Table:           "payments.transactions",
-		Trigger:         time.Second,
-		MaxBatchRows:    1_000_000,
-		MaxBatchBytes:   128 << 20,
+		Trigger:         p.Trigger,
+		MaxBatchRows:    p.MaxBatchRows,
+		MaxBatchBytes:   p.MaxBatchBytes,
 		StartFrom:       "earliest",
-		OnIncompatible:  "dlq",
+		OnIncompatible:  p.OnIncompatible,
 		LogLevel:        "info",
 		LogFormat:       "text",
-		ShutdownTimeout: 30 * time.Second,
+		ShutdownTimeout: p.ShutdownTimeout,
 		HTTP:            ":9464",
 
-		MaxRecordBytes:        8 << 20,
-		MaxBufferBytes:        256 << 20,
-		MaxBatchPartitions:    10_000,
-		OnError:               "dlq",
+		MaxRecordBytes:        int64(p.MaxRecordBytes),
+		MaxBufferBytes:        p.MaxBufferBytes,
+		MaxBatchPartitions:    int64(p.MaxBatchPartitions),
+		OnError:               p.OnError,
 		ParquetWriter:         "lean",
 		DLQ:                   "topic",
 		KeyringReloadInterval: 10 * time.Second,
 		CompactEvery:          5 * time.Minute,
-		TargetFileSize:        128 << 20,
+		TargetFileSize:        compaction.DefaultTargetFileSize,
 		Tables:                defaultTableConfig(),
 	}
 }

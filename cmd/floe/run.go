@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/telemetry"
@@ -79,7 +78,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		_ = a.Close(context.WithoutCancel(ctx))
 		return err
 	}
-	stopCompactor, err := startCompactor(ctx, &cfg, props, metrics, log)
+	stopCompactor, err := startCompactor(ctx, &cfg, a, metrics, log)
 	if err != nil {
 		stopHTTP()
 		_ = a.Close(context.WithoutCancel(ctx))
@@ -135,19 +134,18 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 }
 
 // startCompactor runs compaction and table maintenance in the background
-// every --compact-every, on a catalog connection of its own, until the
-// returned function is called. Its commits never fail the ingest: they are
-// pinned to the state they planned from and give up on conflict.
-func startCompactor(ctx context.Context, cfg *Config, props map[string]string, m *telemetry.Metrics, log *slog.Logger) (func(), error) {
+// every --compact-every until the returned function is called. It commits
+// through the ingest Writer's Committer, so its commits and the pipeline's
+// take turns instead of conflicting; commits of other processes still
+// conflict, and then its rewrites give up the groups whose inputs changed.
+// Its commits never fail the ingest.
+func startCompactor(ctx context.Context, cfg *Config, a *assembled, m *telemetry.Metrics, log *slog.Logger) (func(), error) {
 	if cfg.CompactEvery <= 0 {
 		return func() {}, nil
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, props)
-	if err != nil {
-		return nil, fmt.Errorf("compactor catalog: %w", err)
-	}
-	ident, _ := catalog.ParseIdentifier(cfg.Table) // validated
-	comp, err := compaction.New(cat, ident, cfg.Tables.compactionOptions(cfg.TargetFileSize))
+	copts := cfg.Tables.compactionOptions(cfg.TargetFileSize)
+	copts.Committer = a.Writer.Committer()
+	comp, err := compaction.New(a.Catalog, a.Ident, copts)
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +170,5 @@ func startCompactor(ctx context.Context, cfg *Config, props map[string]string, m
 	return func() {
 		cancel()
 		<-done
-		if c, ok := cat.(io.Closer); ok {
-			_ = c.Close()
-		}
 	}, nil
 }

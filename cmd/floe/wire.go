@@ -15,6 +15,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/dlqtable"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/redact"
@@ -149,7 +150,7 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("--dlq-table: %w", err)
 		}
-		if a.DLQ, err = ingest.NewTableDeadLetters(ctx, cat, dident, ingest.TableDeadLettersOptions{NoCreate: !tables.AutoCreate}); err != nil {
+		if a.DLQ, err = dlqtable.New(ctx, cat, dident, dlqtable.Options{NoCreate: !tables.AutoCreate}); err != nil {
 			return nil, fmt.Errorf("dead-letter table %s: %w", w.DLQTable, err)
 		}
 	} else if a.DLQ, err = ingest.NewKafkaDeadLetters(w.Brokers, w.DLQTopic, producerProps(w.Kafka)); err != nil {
@@ -214,7 +215,7 @@ func dlqTable(cfg *Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.Join(ingest.DeadLetterTableName(ident), "."), nil
+	return strings.Join(dlqtable.Name(ident), "."), nil
 }
 
 // openKeyring loads the keyring file (local keys or KMS-wrapped ones) and

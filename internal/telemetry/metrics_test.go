@@ -72,11 +72,22 @@ func TestMetricsMove(t *testing.T) {
 			t.Logf("lint: %s: %s", p.Metric, p.Text)
 		}
 	}
-	families, _ := m.Registry().Gather()
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
 	for _, f := range families {
-		if f.GetName() == "floe_seconds_since_last_commit" && f.GetMetric()[0].GetGauge().GetValue() != 10 {
-			t.Errorf("seconds since last commit = %v, want 10", f.GetMetric()[0].GetGauge().GetValue())
+		if f.GetName() != "floe_seconds_since_last_commit" {
+			continue
 		}
+		found = true
+		if ms := f.GetMetric(); len(ms) != 1 || ms[0].GetGauge().GetValue() != 10 {
+			t.Errorf("floe_seconds_since_last_commit = %v, want one gauge at 10", ms)
+		}
+	}
+	if !found {
+		t.Error("floe_seconds_since_last_commit not exported")
 	}
 }
 

@@ -1,4 +1,9 @@
-package ingest
+// Package dlqtable is the dead-letter table: an ingest.DeadLetterSink that
+// lands dead letters (key and value as received, the payload still
+// encrypted, with the error class and reason) in an Iceberg table of their
+// own, committed through an iceberg.Committer before the pipeline commits
+// the offsets that cover them.
+package dlqtable
 
 import (
 	"context"
@@ -17,59 +22,61 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/ingest"
 )
 
 // Columns of the dead-letter table.
 const (
-	DLQDeadLetteredAt  = "dead_lettered_at"
-	DLQErrorClass      = "error_class"
-	DLQReason          = "reason"
-	DLQSourceTopic     = "source_topic"
-	DLQSourcePartition = "source_partition"
-	DLQSourceOffset    = "source_offset"
-	DLQSchemaID        = "schema_id"
-	DLQKey             = "key"
-	DLQValue           = "value"
-	DLQSourceTimestamp = "source_timestamp"
+	ColDeadLetteredAt  = "dead_lettered_at"
+	ColErrorClass      = "error_class"
+	ColReason          = "reason"
+	ColSourceTopic     = "source_topic"
+	ColSourcePartition = "source_partition"
+	ColSourceOffset    = "source_offset"
+	ColSchemaID        = "schema_id"
+	ColKey             = "key"
+	ColValue           = "value"
+	ColSourceTimestamp = "source_timestamp"
 )
 
-// DLQCommitIDKey is the snapshot summary key holding a dead-letter commit's
+// CommitIDKey is the snapshot summary key holding a dead-letter commit's
 // id, by which a commit of unknown outcome is looked up before re-adding.
-const DLQCommitIDKey = "floe.dlq.commit-id"
+const CommitIDKey = "floe.dlq.commit-id"
 
-// DeadLetterTableSchema is the Iceberg schema of the dead-letter table: the
+// Schema is the Iceberg schema of the dead-letter table: the
 // original key and value as received (the payload still encrypted), the
 // error class, the reason (never plaintext), the source coordinates and the
 // registry schema id of the value when its frame names one.
-func DeadLetterTableSchema() *iceberggo.Schema {
+func Schema() *iceberggo.Schema {
 	str, bin := iceberggo.PrimitiveTypes.String, iceberggo.PrimitiveTypes.Binary
 	tstz := iceberggo.PrimitiveTypes.TimestampTz
 	return iceberggo.NewSchema(0,
-		iceberggo.NestedField{ID: 1, Name: DLQDeadLetteredAt, Type: tstz, Required: true},
-		iceberggo.NestedField{ID: 2, Name: DLQErrorClass, Type: str, Required: true},
-		iceberggo.NestedField{ID: 3, Name: DLQReason, Type: str, Required: true},
-		iceberggo.NestedField{ID: 4, Name: DLQSourceTopic, Type: str, Required: true},
-		iceberggo.NestedField{ID: 5, Name: DLQSourcePartition, Type: iceberggo.PrimitiveTypes.Int32, Required: true},
-		iceberggo.NestedField{ID: 6, Name: DLQSourceOffset, Type: iceberggo.PrimitiveTypes.Int64, Required: true},
-		iceberggo.NestedField{ID: 7, Name: DLQSchemaID, Type: iceberggo.PrimitiveTypes.Int64},
-		iceberggo.NestedField{ID: 8, Name: DLQKey, Type: bin},
-		iceberggo.NestedField{ID: 9, Name: DLQValue, Type: bin},
-		iceberggo.NestedField{ID: 10, Name: DLQSourceTimestamp, Type: tstz},
+		iceberggo.NestedField{ID: 1, Name: ColDeadLetteredAt, Type: tstz, Required: true},
+		iceberggo.NestedField{ID: 2, Name: ColErrorClass, Type: str, Required: true},
+		iceberggo.NestedField{ID: 3, Name: ColReason, Type: str, Required: true},
+		iceberggo.NestedField{ID: 4, Name: ColSourceTopic, Type: str, Required: true},
+		iceberggo.NestedField{ID: 5, Name: ColSourcePartition, Type: iceberggo.PrimitiveTypes.Int32, Required: true},
+		iceberggo.NestedField{ID: 6, Name: ColSourceOffset, Type: iceberggo.PrimitiveTypes.Int64, Required: true},
+		iceberggo.NestedField{ID: 7, Name: ColSchemaID, Type: iceberggo.PrimitiveTypes.Int64},
+		iceberggo.NestedField{ID: 8, Name: ColKey, Type: bin},
+		iceberggo.NestedField{ID: 9, Name: ColValue, Type: bin},
+		iceberggo.NestedField{ID: 10, Name: ColSourceTimestamp, Type: tstz},
 	)
 }
 
-// DeadLetterTableSpec partitions the dead-letter table by
+// Spec partitions the dead-letter table by
 // day(dead_lettered_at) and identity(error_class).
-func DeadLetterTableSpec() iceberggo.PartitionSpec {
+func Spec() iceberggo.PartitionSpec {
 	return iceberggo.NewPartitionSpec(
 		iceberggo.PartitionField{SourceIDs: []int{1}, FieldID: 1000, Name: "dead_lettered_day", Transform: iceberggo.DayTransform{}},
-		iceberggo.PartitionField{SourceIDs: []int{2}, FieldID: 1001, Name: DLQErrorClass, Transform: iceberggo.IdentityTransform{}},
+		iceberggo.PartitionField{SourceIDs: []int{2}, FieldID: 1001, Name: ColErrorClass, Transform: iceberggo.IdentityTransform{}},
 	)
 }
 
-// DeadLetterTableName is the default dead-letter table of a table:
+// Name is the default dead-letter table of a table:
 // "<namespace>.<name>_dlq".
-func DeadLetterTableName(ident table.Identifier) table.Identifier {
+func Name(ident table.Identifier) table.Identifier {
 	out := append(table.Identifier(nil), ident...)
 	if len(out) > 0 {
 		out[len(out)-1] += "_dlq"
@@ -77,9 +84,9 @@ func DeadLetterTableName(ident table.Identifier) table.Identifier {
 	return out
 }
 
-// TableDeadLettersOptions tune a [TableDeadLetters]; zero values mean the
+// Options tune a [Sink]; zero values mean the
 // defaults.
-type TableDeadLettersOptions struct {
+type Options struct {
 	// Now is the clock of dead_lettered_at (default time.Now).
 	Now func() time.Time
 	// Allocator for the Arrow builders (default memory.DefaultAllocator).
@@ -95,17 +102,15 @@ type TableDeadLettersOptions struct {
 	NoCreate bool
 }
 
-// TableDeadLetters is a [DeadLetterSink] writing to an Iceberg table: Send
+// Sink is a [ingest.DeadLetterSink] writing to an Iceberg table: Send
 // buffers in memory, Flush writes one Parquet file per partition and commits
 // one append snapshot, so dead letters are durable before the pipeline
 // commits the offsets that cover them. It is safe for concurrent use.
-type TableDeadLetters struct {
-	cat   icecatalog.Catalog
-	ident table.Identifier
-	opts  TableDeadLettersOptions
+type Sink struct {
+	c    *iceberg.Committer
+	opts Options
 
 	mu      sync.Mutex
-	tbl     *table.Table
 	pending []dlRow
 	closed  bool
 }
@@ -123,9 +128,9 @@ type dlRow struct {
 	ts        time.Time
 }
 
-// NewTableDeadLetters loads the dead-letter table, creating it (schema
-// [DeadLetterTableSchema], spec [DeadLetterTableSpec], format v2) if missing.
-func NewTableDeadLetters(ctx context.Context, cat icecatalog.Catalog, ident table.Identifier, opts TableDeadLettersOptions) (*TableDeadLetters, error) {
+// New loads the dead-letter table, creating it (schema
+// [Schema], spec [Spec], format v2) if missing.
+func New(ctx context.Context, cat icecatalog.Catalog, ident table.Identifier, opts Options) (*Sink, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -135,16 +140,22 @@ func NewTableDeadLetters(ctx context.Context, cat icecatalog.Catalog, ident tabl
 	if opts.Attempts <= 0 {
 		opts.Attempts = 5
 	}
-	tbl, err := catalog.EnsureTable(ctx, cat, ident, DeadLetterTableSchema(), DeadLetterTableSpec(), opts.Properties, catalog.WithCreate(!opts.NoCreate))
+	if _, err := catalog.EnsureTable(ctx, cat, ident, Schema(), Spec(), opts.Properties, catalog.WithCreate(!opts.NoCreate)); err != nil {
+		return nil, fmt.Errorf("dead-letter table: %w", err)
+	}
+	c, err := iceberg.NewCommitter(cat, ident)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter table: %w", err)
 	}
-	return &TableDeadLetters{cat: cat, ident: ident, opts: opts, tbl: tbl}, nil
+	if _, err := c.Load(ctx); err != nil {
+		return nil, fmt.Errorf("dead-letter table: %w", err)
+	}
+	return &Sink{c: c, opts: opts}, nil
 }
 
-// Send implements [DeadLetterSink]: it copies the record's bytes and
+// Send implements [ingest.DeadLetterSink]: it copies the record's bytes and
 // buffers them until Flush.
-func (d *TableDeadLetters) Send(ctx context.Context, dl DeadLetter) error {
+func (d *Sink) Send(ctx context.Context, dl ingest.DeadLetter) error {
 	r := dl.Record
 	row := dlRow{
 		at: d.opts.Now().UTC(), class: dl.Class, reason: dl.Reason,
@@ -172,20 +183,21 @@ func (d *TableDeadLetters) Send(ctx context.Context, dl DeadLetter) error {
 	return nil
 }
 
-// Flush implements [DeadLetterSink]: one snapshot holding every dead letter
+// Flush implements [ingest.DeadLetterSink]: one snapshot holding every dead letter
 // sent since the last Flush. On error the dead letters stay buffered for
 // the next Flush.
-func (d *TableDeadLetters) Flush(ctx context.Context) error {
+func (d *Sink) Flush(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.flushLocked(ctx)
 }
 
-func (d *TableDeadLetters) flushLocked(ctx context.Context) error {
+func (d *Sink) flushLocked(ctx context.Context) error {
 	if len(d.pending) == 0 {
 		return nil
 	}
-	sc, err := table.SchemaToArrowSchema(d.tbl.Schema(), nil, true, false)
+	tbl := d.c.Table()
+	sc, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
 	if err != nil {
 		return fmt.Errorf("dead-letter table: arrow schema: %w", err)
 	}
@@ -193,7 +205,7 @@ func (d *TableDeadLetters) flushLocked(ctx context.Context) error {
 	commitID := uuid.New()
 	var files []iceberggo.DataFile
 	seq := func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }
-	for df, werr := range table.WriteRecords(ctx, d.tbl, sc, seq, table.WithWriteUUID(commitID)) {
+	for df, werr := range table.WriteRecords(ctx, tbl, sc, seq, table.WithWriteUUID(commitID)) {
 		if werr != nil {
 			err = werr
 			break
@@ -211,80 +223,55 @@ func (d *TableDeadLetters) flushLocked(ctx context.Context) error {
 	return nil
 }
 
-// commit appends files in one snapshot, re-adding them onto the new head
-// when another writer committed first. A commit whose outcome is unknown
-// is looked up by its commit id before it is tried again.
-func (d *TableDeadLetters) commit(ctx context.Context, files []iceberggo.DataFile, commitID string) error {
-	props := iceberggo.Properties{DLQCommitIDKey: commitID}
-	var errs []error
-	for range d.opts.Attempts {
-		tx := d.tbl.NewTransaction()
-		err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck())
-		if err == nil {
-			var tbl *table.Table
-			if tbl, err = tx.Commit(ctx); err == nil {
-				d.tbl = tbl
-				return nil
-			}
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-		fresh, lerr := d.cat.LoadTable(ctx, d.ident)
-		if lerr != nil {
-			errs = append(errs, lerr)
-			break
-		}
-		d.tbl = fresh
-		if hasCommit(fresh, commitID) {
-			return nil // the failed-looking commit had landed
-		}
+// commit appends files in one snapshot through the table's Committer: on a
+// concurrent commit they are added again onto the new head; a commit whose
+// outcome is unknown is looked up by its commit id before it is tried again.
+func (d *Sink) commit(ctx context.Context, files []iceberggo.DataFile, commitID string) error {
+	props := iceberggo.Properties{CommitIDKey: commitID}
+	_, err := d.c.Commit(ctx, iceberg.CommitRequest{
+		IDKey: CommitIDKey, ID: commitID, Attempts: d.opts.Attempts,
+		Stage: func(ctx context.Context, _ *table.Table, tx *table.Transaction) error {
+			return tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck())
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter table: commit %s: %w", commitID, err)
 	}
-	return fmt.Errorf("dead-letter table: commit %s: %w", commitID, errors.Join(errs...))
-}
-
-func hasCommit(tbl *table.Table, commitID string) bool {
-	for _, s := range tbl.Metadata().Snapshots() {
-		if s.Summary != nil && s.Summary.Properties[DLQCommitIDKey] == commitID {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // build turns the pending rows into one Arrow record (ownership passes to
 // WriteRecords, which releases it).
-func (d *TableDeadLetters) build(sc *arrow.Schema) arrow.RecordBatch {
+func (d *Sink) build(sc *arrow.Schema) arrow.RecordBatch {
 	b := array.NewRecordBuilder(d.opts.Allocator, sc)
 	defer b.Release()
 	for i, f := range sc.Fields() {
 		fb := b.Field(i)
 		for _, r := range d.pending {
 			switch f.Name {
-			case DLQDeadLetteredAt:
+			case ColDeadLetteredAt:
 				fb.(*array.TimestampBuilder).Append(arrow.Timestamp(r.at.UnixMicro()))
-			case DLQErrorClass:
+			case ColErrorClass:
 				fb.(*array.StringBuilder).Append(r.class)
-			case DLQReason:
+			case ColReason:
 				fb.(*array.StringBuilder).Append(r.reason)
-			case DLQSourceTopic:
+			case ColSourceTopic:
 				fb.(*array.StringBuilder).Append(r.topic)
-			case DLQSourcePartition:
+			case ColSourcePartition:
 				fb.(*array.Int32Builder).Append(r.partition)
-			case DLQSourceOffset:
+			case ColSourceOffset:
 				fb.(*array.Int64Builder).Append(r.offset)
-			case DLQSchemaID:
+			case ColSchemaID:
 				if r.schemaID < 0 {
 					fb.AppendNull()
 				} else {
 					fb.(*array.Int64Builder).Append(r.schemaID)
 				}
-			case DLQKey:
+			case ColKey:
 				appendBinary(fb, r.key)
-			case DLQValue:
+			case ColValue:
 				appendBinary(fb, r.value)
-			case DLQSourceTimestamp:
+			case ColSourceTimestamp:
 				if r.ts.IsZero() {
 					fb.AppendNull()
 				} else {
@@ -306,8 +293,8 @@ func appendBinary(b array.Builder, v []byte) {
 	b.(*array.BinaryBuilder).Append(v)
 }
 
-// Close implements [DeadLetterSink]: it flushes. Safe to call twice.
-func (d *TableDeadLetters) Close(ctx context.Context) error {
+// Close implements [ingest.DeadLetterSink]: it flushes. Safe to call twice.
+func (d *Sink) Close(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

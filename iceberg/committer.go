@@ -1,0 +1,362 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	icecatalog "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+)
+
+// Committer is the one way floe commits to a table inside a process. Every
+// user of the table in the process (the ingest Writer, the compactor, a
+// dead-letter table sink for its own table) commits through the same
+// Committer, so:
+//
+//   - commits of one process never race each other: they take turns, in
+//     the order they asked for one (a FIFO queue, waiting honours ctx), and
+//     each is staged on the table as the previous one left it;
+//   - every transaction is pinned to the head of the table it was staged on
+//     (the main branch must still point where it did), so a commit from
+//     another process makes it fail cleanly and it is staged again on the
+//     reloaded table, never replayed onto a state its stage did not see;
+//   - a commit error is classified once: a conflict (nothing committed:
+//     reload, stage again) or an unknown outcome (reload even if ctx is
+//     done, bounded by the resolve timeout, and look for the change's id in
+//     the snapshot summaries before staging it again).
+//
+// A Committer is safe for concurrent use. The zero value is not usable; see
+// NewCommitter.
+type Committer struct {
+	cat   icecatalog.Catalog
+	ident table.Identifier
+	cfg   retryConfig
+
+	// turn holds one token while a commit or a load is in progress;
+	// waiters queue on the channel in arrival order.
+	turn chan struct{}
+
+	mu  sync.Mutex // guards tbl
+	tbl *table.Table
+}
+
+// CommitRequest is one change to commit through a Committer.
+type CommitRequest struct {
+	// Stage stages the change on tx, a transaction on base whose main
+	// branch is pinned to base's current snapshot. It is called once per
+	// attempt, inside the Committer's turn, with the table as this process
+	// last read or committed it (attempt 1) or as just reloaded after a
+	// failed attempt; it must derive everything it stages from base. It
+	// must not call the Committer. Returning ErrNoChange ends Commit
+	// without committing and without error; any other error ends it with
+	// that error (nothing committed by that attempt).
+	Stage func(ctx context.Context, base *table.Table, tx *table.Transaction) error
+	// IDKey and ID, when ID is set, name a snapshot summary property the
+	// staged snapshot carries (Stage must put it there). After an unknown
+	// outcome, and after every failed attempt that follows one, the
+	// reloaded table is searched for it: found means the change landed.
+	// A request without an ID (a schema update, an expiry) must be
+	// idempotent against the base instead: staged again after an unknown
+	// outcome, it returns ErrNoChange if the change is already there.
+	IDKey, ID string
+	// Attempts bounds the catalog attempts (default 10).
+	Attempts int
+	// Backoff, when set, replaces the Committer's wait before attempt n+1
+	// (the compactor retries at once: its commits are rare and long to
+	// stage, so waiting only lets more appends land first).
+	Backoff func(attempt int) time.Duration
+}
+
+// defaultAttempts bounds a CommitRequest's catalog attempts when it does not say.
+const defaultAttempts = 10
+
+// ErrNoChange, returned by a Stage, means there is nothing to commit on
+// that base.
+var ErrNoChange = errors.New("iceberg: nothing to commit")
+
+// Result says what a Commit did.
+type Result struct {
+	// Committed is true when the change is in the table (committed by the
+	// last attempt, or found by its ID after an unknown outcome).
+	Committed bool
+	// SnapshotID is the snapshot holding the change (0 for a change that
+	// adds no snapshot, or when nothing was committed).
+	SnapshotID int64
+	// Table is the table after the last attempt: as the catalog returned
+	// it on success, else as last reloaded.
+	Table *table.Table
+	// Attempts counts catalog commit attempts; Conflicts those refused
+	// because the table had changed.
+	Attempts, Conflicts int
+	// Unknown counts attempts whose outcome was unknown. When it is not
+	// zero, which attempt landed (if Committed) or whether a request still
+	// in flight could land late (if not; only onto the head it was pinned
+	// to) is uncertain: leave the files staged by any attempt to orphan
+	// cleanup rather than deleting them.
+	Unknown int
+}
+
+// CommitterOption configures a Committer.
+type CommitterOption interface{ applyRetry(*retryConfig) }
+
+// retryConfig is how a Committer retries; WithBackoff, WithSleep and
+// WithResolveTimeout set it.
+type retryConfig struct {
+	backoff        func(attempt int) time.Duration
+	sleep          func(ctx context.Context, d time.Duration) error
+	resolveTimeout time.Duration
+	set            bool // an option was given (a Writer rejects them with WithCommitter)
+}
+
+func defaultRetry() retryConfig {
+	return retryConfig{
+		backoff:        expBackoff(25*time.Millisecond, 2*time.Second),
+		sleep:          sleepCtx,
+		resolveTimeout: 30 * time.Second,
+	}
+}
+
+func (c *retryConfig) validate() error {
+	var errs []error
+	if c.backoff == nil || c.sleep == nil {
+		errs = append(errs, errors.New("backoff and sleep must not be nil"))
+	}
+	if c.resolveTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("resolve timeout %v: must be positive", c.resolveTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// retryOpt is an option of both a Committer and a Writer (which passes it
+// to the Committer it creates).
+type retryOpt func(*retryConfig)
+
+func (o retryOpt) applyRetry(c *retryConfig) { o(c); c.set = true }
+func (o retryOpt) apply(c *writerConfig)     { o.applyRetry(&c.retry) }
+
+// NewCommitter returns the Committer of table ident in cat. It does not
+// contact the catalog: the table is loaded by the first Load or Commit.
+// Create one per table per process and share it.
+func NewCommitter(cat icecatalog.Catalog, ident table.Identifier, opts ...CommitterOption) (*Committer, error) {
+	if cat == nil {
+		return nil, errors.New("iceberg: committer: nil catalog")
+	}
+	if len(ident) == 0 {
+		return nil, errors.New("iceberg: committer: empty table identifier")
+	}
+	cfg := defaultRetry()
+	for _, o := range opts {
+		o.applyRetry(&cfg)
+	}
+	return newCommitterWith(cat, ident, cfg)
+}
+
+func newCommitterWith(cat icecatalog.Catalog, ident table.Identifier, cfg retryConfig) (*Committer, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("iceberg: committer: %w", err)
+	}
+	return &Committer{cat: cat, ident: slices.Clone(ident), cfg: cfg, turn: make(chan struct{}, 1)}, nil
+}
+
+// Ident is the table's identifier.
+func (c *Committer) Ident() table.Identifier { return slices.Clone(c.ident) }
+
+// Catalog is the catalog the Committer commits to.
+func (c *Committer) Catalog() icecatalog.Catalog { return c.cat }
+
+// Table returns the table as this process last loaded or committed it; nil
+// before the first Load or Commit.
+func (c *Committer) Table() *table.Table {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tbl
+}
+
+// Load reloads the table from the catalog, in turn with commits (so it
+// never replaces a newer table with an older one), and returns it.
+func (c *Committer) Load(ctx context.Context) (*table.Table, error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("load table %s: %w", c.name(), err)
+	}
+	defer c.release()
+	return c.load(ctx)
+}
+
+// Commit runs req to completion in this process's turn: it stages req on the
+// current table, commits, and on a conflict reloads, waits the backoff and
+// stages again, up to req.Attempts attempts. It returns:
+//
+//   - nil with Result.Committed when the change is in the table, nil
+//     without it when Stage returned ErrNoChange;
+//   - an error wrapping ErrUnknownOutcome when an attempt's outcome was
+//     unknown and the table could not be read back to tell;
+//   - an error wrapping ErrConflict when every attempt met a concurrent
+//     commit (nothing committed by this call unless Result.Unknown says an
+//     earlier request could still land);
+//   - Stage's error, a reload error after a conflict, or ctx's error while
+//     waiting for the turn or between attempts: nothing committed (subject
+//     to Result.Unknown).
+func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, error) {
+	var res Result
+	if req.Stage == nil {
+		return res, errors.New("iceberg: commit: nil Stage")
+	}
+	attempts := req.Attempts
+	if attempts <= 0 {
+		attempts = defaultAttempts
+	}
+	if err := c.acquire(ctx); err != nil {
+		return res, fmt.Errorf("not committed: waiting for the commit turn: %w", err)
+	}
+	defer c.release()
+
+	base := c.Table()
+	if base == nil {
+		var err error
+		if base, err = c.load(ctx); err != nil {
+			return res, err
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		res.Table = base
+		tx := base.NewTransaction()
+		if err := tx.AssertRefSnapshotID(""); err != nil {
+			return res, fmt.Errorf("pin branch: %w", err)
+		}
+		if err := req.Stage(ctx, base, tx); err != nil {
+			if errors.Is(err, ErrNoChange) {
+				return res, nil
+			}
+			return res, err
+		}
+		res.Attempts = attempt
+		committed, err := tx.Commit(ctx)
+		if err == nil {
+			res.Committed = true
+			if s := committed.CurrentSnapshot(); s != nil && s.SnapshotID != snapshotID(base) {
+				res.SnapshotID = s.SnapshotID
+			}
+			res.Table = committed
+			c.settle(ctx, committed)
+			return res, nil
+		}
+
+		kind := classifyCommitErr(err)
+		fresh, lerr := c.reload(ctx, kind, err)
+		if lerr != nil {
+			return res, lerr
+		}
+		base, res.Table = fresh, fresh
+		if kind == commitConflict {
+			res.Conflicts++
+		}
+		if kind == commitUnknown {
+			res.Unknown++
+		}
+		if req.ID != "" && res.Unknown > 0 {
+			if id, ok := findSnapshot(fresh, req.IDKey, req.ID); ok {
+				res.Committed, res.SnapshotID = true, id
+				return res, nil
+			}
+		}
+
+		if attempt >= attempts {
+			if kind == commitConflict {
+				return res, fmt.Errorf("%w after %d attempts", ErrConflict, attempt)
+			}
+			return res, fmt.Errorf("not committed after %d attempts: %w", attempt, err)
+		}
+		backoff := c.cfg.backoff
+		if req.Backoff != nil {
+			backoff = req.Backoff
+		}
+		if err := c.cfg.sleep(ctx, backoff(attempt)); err != nil {
+			return res, fmt.Errorf("not committed: %w", err)
+		}
+	}
+}
+
+func snapshotID(tbl *table.Table) int64 {
+	if s := tbl.CurrentSnapshot(); s != nil {
+		return s.SnapshotID
+	}
+	return 0
+}
+
+func (c *Committer) name() string { return strings.Join(c.ident, ".") }
+
+func (c *Committer) acquire(ctx context.Context) error {
+	select {
+	case c.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Committer) release() { <-c.turn }
+
+func (c *Committer) set(tbl *table.Table) {
+	c.mu.Lock()
+	c.tbl = tbl
+	c.mu.Unlock()
+}
+
+// load reads the table from the catalog and caches it. Call it in turn.
+func (c *Committer) load(ctx context.Context) (*table.Table, error) {
+	tbl, err := c.cat.LoadTable(ctx, c.ident)
+	if err != nil {
+		return nil, fmt.Errorf("load table %s: %w", c.name(), err)
+	}
+	c.set(tbl)
+	return tbl, nil
+}
+
+// settle caches the table after a successful commit. The table a commit
+// returns keeps every data file this process ever added reachable; a table
+// loaded from the catalog does not, so that one is cached when the catalog
+// answers.
+func (c *Committer) settle(ctx context.Context, committed *table.Table) {
+	if fresh, err := c.cat.LoadTable(ctx, c.ident); err == nil {
+		committed = fresh
+	}
+	c.set(committed)
+}
+
+// reload loads the table after a failed attempt. After an unknown outcome it
+// runs even if ctx is done, bounded by the resolve timeout.
+func (c *Committer) reload(ctx context.Context, kind commitErrKind, commitErr error) (*table.Table, error) {
+	if kind == commitUnknown {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), c.cfg.resolveTimeout)
+		defer cancel()
+	}
+	fresh, err := c.cat.LoadTable(ctx, c.ident)
+	if err != nil {
+		if kind == commitUnknown {
+			return nil, fmt.Errorf("%w: commit error: %w; reload error: %w", ErrUnknownOutcome, commitErr, err)
+		}
+		return nil, fmt.Errorf("not committed (conflict: %w); reload error: %w", commitErr, err)
+	}
+	c.set(fresh)
+	return fresh, nil
+}
+
+// findSnapshot looks for a snapshot whose summary has key = id, newest
+// first. Every retained snapshot is checked, not only the current branch's
+// ancestry: a commit that landed and was later rolled back still happened.
+func findSnapshot(tbl *table.Table, key, id string) (int64, bool) {
+	snaps := tbl.Metadata().Snapshots()
+	for i := len(snaps) - 1; i >= 0; i-- {
+		s := snaps[i]
+		if s.Summary != nil && s.Summary.Properties[key] == id {
+			return s.SnapshotID, true
+		}
+	}
+	return 0, false
+}

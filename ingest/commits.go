@@ -1,0 +1,209 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/floe-io/floe/iceberg"
+)
+
+// commits is the pipeline's side of committing: at most one batch's commit
+// in flight (the Writer commits it in the background while the loop fills
+// the next batch), its await, and every assigned partition's offsets (the
+// next to process and the next the table records). Offsets recorded in the
+// table only advance when a commit has landed. The loop's goroutine alone
+// uses it; the commit itself runs on a goroutine of its own.
+type commits struct {
+	w     Writer
+	src   Source
+	opts  *Options // Group, Now, Observer, OnCommit
+	log   *slog.Logger
+	stats *statsCounter
+
+	parts    map[TopicPartition]*partState
+	inflight *inflight
+}
+
+type partState struct {
+	next           int64 // the next offset to process
+	nextKnown      bool
+	committed      int64 // the next offset the table records
+	committedKnown bool
+	end            int64 // exclusive end (Until)
+	hasEnd         bool
+	eof            int64 // the last end-of-partition offset seen, -1 if none
+	done           bool
+	// maxEvent is the largest event_time (Unix ms) of the rows of this
+	// partition in the batch being filled; hasEvent says there is one.
+	maxEvent int64
+	hasEvent bool
+}
+
+// inflight is a commit running in the background.
+type inflight struct {
+	done      chan struct{}
+	res       iceberg.CommitResult
+	err       error
+	committed time.Time
+	to        iceberg.Offsets
+	reason    string
+	opened    time.Time
+	dead      int64
+	rows      int64
+}
+
+// landed says whether the commit has finished (successfully or not).
+func (in *inflight) landed() bool {
+	select {
+	case <-in.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// running says whether a commit is in flight and has not landed yet.
+func (c *commits) running() bool { return c.inflight != nil && !c.inflight.landed() }
+
+// landed says whether a commit in flight has landed and awaits its await.
+func (c *commits) landed() bool { return c.inflight != nil && c.inflight.landed() }
+
+// span is the offsets a batch handed off now covers: From (what the table
+// records, for partitions it knows) and To (the next offset to process),
+// for every partition that moved since the last commit.
+func (c *commits) span() (from, to, maxEvent iceberg.Offsets) {
+	from, to, maxEvent = iceberg.Offsets{}, iceberg.Offsets{}, iceberg.Offsets{}
+	for tp, st := range c.parts {
+		if st.hasEvent {
+			// Collected whether or not the commit lands: a failed batch is
+			// dropped and its partitions re-read from the table.
+			maxEvent[tp], st.hasEvent = st.maxEvent, false
+		}
+		if !st.nextKnown || (st.committedKnown && st.next == st.committed) {
+			continue
+		}
+		to[tp] = st.next
+		if st.committedKnown {
+			from[tp] = st.committed
+		}
+	}
+	return from, to, maxEvent
+}
+
+// start commits rec (ownership passes) with the offsets from -> in.to and
+// the partitions' event-time maxima in the background; in describes the batch (to, reason, opened, dead, rows).
+// The previous commit must have been awaited.
+func (c *commits) start(ctx context.Context, rec arrow.RecordBatch, from, maxEvent iceberg.Offsets, in *inflight) {
+	in.done = make(chan struct{})
+	batch := iceberg.Batch{Records: []arrow.RecordBatch{rec}, Group: c.opts.Group, From: from, To: in.to,
+		MaxEventTime: maxEvent, Assigned: c.assigned()}
+	// The commit outlives a cancelled Run context: shutdown waits for it
+	// rather than abandoning files half committed.
+	cctx := context.WithoutCancel(ctx)
+	go func() {
+		defer close(in.done)
+		in.res, in.err = c.w.Commit(cctx, batch)
+		in.committed = c.opts.Now()
+	}()
+	c.inflight = in
+}
+
+// errFenced reports from await that another writer committed the batch's
+// offsets first: the pipeline must drop what it holds and resume from the
+// table.
+var errFenced = errors.New("fenced")
+
+// await waits for the commit in flight, if any, and applies its outcome:
+// the partitions' recorded offsets advance, the group offsets are reported
+// to Kafka, observers are told. It returns errFenced if another writer had
+// committed the same range (nothing else changed).
+func (c *commits) await() error {
+	in := c.inflight
+	if in == nil {
+		return nil
+	}
+	var waited time.Duration
+	if !in.landed() {
+		// The commit is still running: consuming stops until it lands.
+		t := c.opts.Now()
+		<-in.done
+		waited = c.opts.Now().Sub(t)
+		c.stats.stalled(waited)
+	}
+	c.inflight = nil
+	if errors.Is(in.err, iceberg.ErrFenced) {
+		c.stats.fenced()
+		c.opts.Observer.Fenced()
+		c.log.Warn("another writer committed these offsets first; dropping the batch and resuming from the table", "rows", in.rows, "err", in.err)
+		return errFenced
+	}
+	if in.err != nil {
+		return fmt.Errorf("commit: %w", in.err)
+	}
+	for tp, off := range in.to {
+		if st := c.parts[tp]; st != nil {
+			st.committed, st.committedKnown = off, true
+		}
+	}
+	if err := c.src.CommitGroupOffsets(in.to); err != nil {
+		c.log.Warn("committing consumer group offsets (for lag monitoring only)", "err", err)
+	}
+	res := in.res
+	info := CommitInfo{CommitResult: res, Reason: in.reason, DeadLetter: in.dead, Opened: in.opened, Committed: in.committed, Offsets: in.to, Waited: waited}
+	c.stats.committed(info)
+	c.opts.Observer.Committed(info)
+	c.log.Info("commit", "snapshot_id", res.SnapshotID, "rows", res.Rows, "files", res.Files,
+		"bytes", res.Bytes, "dead_letter", in.dead, "duration_ms", res.Duration.Milliseconds(),
+		"write_ms", res.WriteDuration.Milliseconds(),
+		"attempts", res.Attempts, "trigger", in.reason)
+	if c.opts.OnCommit != nil {
+		c.opts.OnCommit(info)
+	}
+	return nil
+}
+
+// recorded reads the group's offsets from the table. No commit may be in
+// flight (it would move them).
+func (c *commits) recorded(ctx context.Context) (iceberg.Offsets, error) {
+	o, err := c.w.Offsets(ctx, c.opts.Group)
+	if err != nil {
+		return nil, fmt.Errorf("reading offsets from the table: %w", err)
+	}
+	return o, nil
+}
+
+// reportLag tells the observer how far each partition's table offset is
+// from the partition's end, using the source's cached watermarks.
+func (c *commits) reportLag() {
+	wm, ok := c.src.(CachedWatermarkSource)
+	if !ok {
+		return
+	}
+	for tp, st := range c.parts {
+		high, ok := wm.CachedHighWatermark(tp)
+		if !ok {
+			continue
+		}
+		pos := st.committed
+		if !st.committedKnown {
+			if !st.nextKnown {
+				continue
+			}
+			pos = st.next
+		}
+		c.opts.Observer.Lag(tp, max(0, high-pos))
+	}
+}
+
+func (c *commits) assigned() []TopicPartition {
+	out := make([]TopicPartition, 0, len(c.parts))
+	for tp := range c.parts {
+		out = append(out, tp)
+	}
+	return out
+}
