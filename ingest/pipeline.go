@@ -462,8 +462,14 @@ func (p *Pipeline) handle(ctx context.Context, r *Record) error {
 	p.stats.consumed(1)
 	p.opts.Observer.Consumed(1)
 	backoff := 100 * time.Millisecond
+	var outage string // what is down while this record is retried
+	var outageSince time.Time
 	for {
 		err := p.ingest(ctx, r)
+		if outage != "" && (err == nil || Classify(err) != "") {
+			p.opts.Observer.(OutageObserver).OutageEnded(outage, p.opts.Now().Sub(outageSince))
+			outage = ""
+		}
 		if err == nil {
 			break
 		}
@@ -487,6 +493,10 @@ func (p *Pipeline) handle(ctx context.Context, r *Record) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if oo, ok := p.opts.Observer.(OutageObserver); ok && outage == "" {
+			outage, outageSince = OutageOf(err), p.opts.Now()
+			oo.OutageBegan(outage, err)
 		}
 		p.log.Warn("transient error, retrying the record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err, "backoff", backoff)
 		select {

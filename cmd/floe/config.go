@@ -53,6 +53,10 @@ type Config struct {
 	TargetFileSize int64
 	// Storage: object storage and remote catalog settings (storage.go).
 	Storage storageConfig
+	// Group membership (issue 14): static membership so a restart takes
+	// its predecessor's partitions at once.
+	InstanceID     string
+	SessionTimeout time.Duration
 }
 
 func defaultConfig() Config {
@@ -81,7 +85,20 @@ func defaultConfig() Config {
 		KeyringReloadInterval: 10 * time.Second,
 		CompactEvery:          5 * time.Minute,
 		TargetFileSize:        128 << 20,
+
+		InstanceID:     defaultInstanceID(),
+		SessionTimeout: 10 * time.Second,
 	}
+}
+
+// defaultInstanceID is the host name: the pod name under Kubernetes, which
+// a StatefulSet keeps across restarts.
+func defaultInstanceID() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // option binds one setting to its flag, environment variable and YAML key
@@ -225,6 +242,9 @@ func (c *Config) runOptions() []option {
 		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
 		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
 		durationOpt("keyring-reload-interval", "at most one keyring reload per interval when an unknown key_id arrives (SIGHUP reloads at once)", &c.KeyringReloadInterval),
+		// Group membership (issue 14).
+		stringOpt("instance-id", `static group member id (group.instance.id): a restart with the same id gets its partitions back at once; every process of a group needs its own; "" joins dynamically (default the host name)`, &c.InstanceID),
+		durationOpt("session-timeout", "how long the group waits for a silent member before moving its partitions (session.timeout.ms)", &c.SessionTimeout),
 	}, append(c.Storage.options(), c.Transport.options()...)...)
 }
 
@@ -402,6 +422,9 @@ func (c *Config) validate() error {
 	if c.KeyringReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--keyring-reload-interval: must be positive, got %s", c.KeyringReloadInterval))
 	}
+	if c.SessionTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("--session-timeout: must be at least 1s, got %s", c.SessionTimeout))
+	}
 	if _, err := parseKafkaConfig(c.KafkaConfig); err != nil {
 		errs = append(errs, fmt.Errorf("--kafka-config: %w", err))
 	}
@@ -426,6 +449,7 @@ func (u usageError) Unwrap() error { return u.err }
 var reservedKafka = map[string]bool{
 	"enable.auto.commit": true, "enable.auto.offset.store": true, "group.id": true,
 	"bootstrap.servers": true, "enable.idempotence": true,
+	"group.instance.id": true, // --instance-id
 	// Secrets never go on a command line: see transport.go.
 	"sasl.password": true, "ssl.key.password": true,
 }
