@@ -18,13 +18,13 @@ import (
 //	FLOE_SCALE_BENCH=1 FLOE_SCALE_TRIGGER=250ms nice go test -count=1 -v -run TestScaleOutMeasure ./cmd/floe/
 //
 // FLOE_SCALE_INSTANCES (default "1,2,4,8"), FLOE_SCALE_RATE (events/s,
-// default 2000) and FLOE_SCALE_WINDOW (default 20s) change the run.
+// default 2000) and FLOE_SCALE_WINDOW (default 15s) change the run.
 func TestScaleOutMeasure(t *testing.T) {
 	if os.Getenv("FLOE_SCALE_BENCH") == "" {
 		t.Skip("a measurement: set FLOE_SCALE_BENCH=1")
 	}
 	trigger := envOr("FLOE_SCALE_TRIGGER", "250ms")
-	window, err := time.ParseDuration(envOr("FLOE_SCALE_WINDOW", "20s"))
+	window, err := time.ParseDuration(envOr("FLOE_SCALE_WINDOW", "15s"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestScaleOutMeasure(t *testing.T) {
 	t.Logf("trigger %s, %d events/s offered, %s window:\n%s\n%s", trigger, rate, window, scaleHeader, strings.Join(results, "\n"))
 }
 
-const scaleHeader = "| instances | commits | attempts/commit | commits needing >1 attempt | commit p50 ms | commit p95 ms | rows/s | exactly once |"
+const scaleHeader = "| instances | commits | attempts/commit | commits needing >1 attempt | commit p50 ms | commit p95 ms | rows/s | exactly once | processes that exited 1 |"
 
 type commitSample struct {
 	attempts int
@@ -91,7 +91,7 @@ func measureScale(t *testing.T, n int, trigger string, rate int, window time.Dur
 		}()
 	}
 	// Let the group settle and the backlog of the start drain.
-	time.Sleep(8 * time.Second)
+	time.Sleep(6 * time.Second)
 	mu.Lock()
 	measuring = true
 	mu.Unlock()
@@ -106,15 +106,18 @@ func measureScale(t *testing.T, n int, trigger string, rate int, window time.Dur
 	}
 	w := e.writer(t)
 	e.waitCaughtUp(t, w, group, e.endOffsets(t), 90*time.Second)
+	crashed := 0
 	for _, c := range children {
 		if err := c.stop(40 * time.Second); err != nil {
-			t.Errorf("a process did not stop cleanly: %v\n%s", err, c.tail)
+			crashed++
+			tail := c.tail.String()
+			t.Logf("a process exited with %v: %s", err, tail[strings.LastIndex(tail, "\n")+1:])
 		}
 	}
 	wg.Wait()
-	once := !t.Failed()
+	before := t.Failed()
 	e.checkExactlyOnce(t, w)
-	once = once && !t.Failed()
+	once := before == t.Failed()
 
 	if len(got) == 0 {
 		t.Fatalf("no commits in the window")
@@ -131,8 +134,8 @@ func measureScale(t *testing.T, n int, trigger string, rate int, window time.Dur
 	}
 	sort.Float64s(lat)
 	pct := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	line := fmt.Sprintf("| %d | %d | %.2f | %d (%.0f%%) | %.0f | %.0f | %.0f | %v |", n, len(got),
-		float64(attempts)/float64(len(got)), multi, 100*float64(multi)/float64(len(got)), pct(0.5), pct(0.95), rows/window.Seconds(), once)
+	line := fmt.Sprintf("| %d | %d | %.2f | %d (%.0f%%) | %.0f | %.0f | %.0f | %v | %d |", n, len(got),
+		float64(attempts)/float64(len(got)), multi, 100*float64(multi)/float64(len(got)), pct(0.5), pct(0.95), rows/window.Seconds(), once, crashed)
 	t.Log(line)
 	return line
 }
