@@ -1,6 +1,9 @@
 package ingest
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // The consumer's prefetch is bounded (it is C memory outside
 // --max-buffer-bytes) and --kafka-config still wins over floe's settings.
@@ -28,5 +31,34 @@ func TestConsumerConfigBoundsPrefetch(t *testing.T) {
 	}
 	if _, err := consumerConfig(KafkaSourceConfig{Brokers: "b:9092", Topic: "t"}); err == nil {
 		t.Fatal("no group and no static assignment accepted")
+	}
+}
+
+// A source that joins its group is a static member under InstanceID with
+// floe's session timeout; a statically assigned one never sends either
+// (it never joins, and a commit with an instance id would be fenced).
+func TestConsumerConfigGroupMembership(t *testing.T) {
+	cm, err := consumerConfig(KafkaSourceConfig{Brokers: "b:9092", Topic: "t", Group: "g", InstanceID: "pod-0", SessionTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm["group.instance.id"] != "pod-0" || cm["session.timeout.ms"] != 10000 || cm["heartbeat.interval.ms"] != 3000 {
+		t.Fatalf("membership settings: %v", cm)
+	}
+	cm, err = consumerConfig(KafkaSourceConfig{Brokers: "b:9092", Topic: "t", Group: "g", SessionTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cm["group.instance.id"]; ok || cm["heartbeat.interval.ms"] != 666 {
+		t.Fatalf("dynamic member with a 2s session: %v", cm)
+	}
+	cm, err = consumerConfig(KafkaSourceConfig{Brokers: "b:9092", Topic: "t", Group: "g", Static: true, InstanceID: "pod-0", SessionTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hasID := cm["group.instance.id"]
+	_, hasSession := cm["session.timeout.ms"]
+	if hasID || hasSession || cm["group.id"] != "g" {
+		t.Fatalf("static assignment: %v", cm)
 	}
 }

@@ -34,6 +34,9 @@ type Pipeline struct {
 	lagAt   time.Time
 	ptBuf   []byte
 	aadBuf  []byte
+	// resyncs counts resyncs (fenced commits): records polled before
+	// one are stale.
+	resyncs int
 }
 
 // New wires a pipeline. None of the arguments is closed by it.
@@ -130,6 +133,7 @@ func (p *Pipeline) loop(ctx context.Context) error {
 			}
 			return err
 		}
+		gen := p.resyncs
 		for i := range recs {
 			if err := p.handle(ctx, &recs[i]); err != nil {
 				return err
@@ -139,6 +143,15 @@ func (p *Pipeline) loop(ctx context.Context) error {
 				if err := p.flushAsync(ctx, reason); err != nil {
 					return err
 				}
+			}
+			if p.resyncs != gen {
+				// A fenced commit re-read the table's offsets and sought
+				// there: the rest of this poll predates the seek. Taking
+				// it would jump over the records between the table's
+				// offset and these (they come again after the seek, and
+				// would then be skipped as already seen): rows lost with
+				// their offsets committed.
+				break
 			}
 		}
 		p.checkEnds()
@@ -206,8 +219,14 @@ func (p *Pipeline) handle(ctx context.Context, r *Record) error {
 	p.stats.consumed(1)
 	p.opts.Observer.Consumed(1)
 	backoff := 100 * time.Millisecond
+	var outage string // what is down while this record is retried
+	var outageSince time.Time
 	for {
 		err := p.ingest(ctx, r)
+		if outage != "" && (err == nil || Classify(err) != "") {
+			p.opts.Observer.(OutageObserver).OutageEnded(outage, p.opts.Now().Sub(outageSince))
+			outage = ""
+		}
 		if err == nil {
 			break
 		}
@@ -231,6 +250,10 @@ func (p *Pipeline) handle(ctx context.Context, r *Record) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if oo, ok := p.opts.Observer.(OutageObserver); ok && outage == "" {
+			outage, outageSince = OutageOf(err), p.opts.Now()
+			oo.OutageBegan(outage, err)
 		}
 		p.log.Warn("transient error, retrying the record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err, "backoff", backoff)
 		select {
@@ -404,6 +427,7 @@ func (p *Pipeline) await(ctx context.Context) error {
 // resync drops what the pipeline holds and restarts every assigned
 // partition at the offset the table records.
 func (p *Pipeline) resync(ctx context.Context) error {
+	p.resyncs++
 	p.batcher.cur.discard()
 	tps := p.commits.assigned()
 	starts, err := p.startOffsets(ctx, tps)

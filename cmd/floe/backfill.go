@@ -35,6 +35,8 @@ func (c *Config) backfillOptions(b *backfillConfig) []option {
 		switch o.name {
 		case "start-from", "http", "compact-every", "target-file-size":
 			continue // a backfill has explicit ranges and no sidecar endpoints
+		case "instance-id", "session-timeout":
+			continue // a backfill assigns its partitions; it never joins the group
 		}
 		opts = append(opts, o)
 	}

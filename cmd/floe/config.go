@@ -60,6 +60,10 @@ type Config struct {
 	Storage storageConfig
 	// Tables: creation and maintenance of the table (tables.go).
 	Tables tableConfig
+	// Group membership: static membership so a restart takes
+	// its predecessor's partitions at once.
+	InstanceID     string
+	SessionTimeout time.Duration
 }
 
 // defaultConfig is floe's defaults: the pipeline's come from
@@ -93,7 +97,20 @@ func defaultConfig() Config {
 		CompactEvery:          5 * time.Minute,
 		TargetFileSize:        compaction.DefaultTargetFileSize,
 		Tables:                defaultTableConfig(),
+
+		InstanceID:     defaultInstanceID(),
+		SessionTimeout: 10 * time.Second,
 	}
+}
+
+// defaultInstanceID is the host name: the pod name under Kubernetes, which
+// a StatefulSet keeps across restarts.
+func defaultInstanceID() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // option binds one setting to its flag, environment variable and YAML key
@@ -246,6 +263,8 @@ func (c *Config) runOptions() []option {
 		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
 		sizeOpt("target-file-size", "size compacted data files aim at", &c.TargetFileSize),
 		durationOpt("keyring-reload-interval", "at most one keyring reload per interval when an unknown key_id arrives (SIGHUP reloads at once)", &c.KeyringReloadInterval),
+		stringOpt("instance-id", `static group member id (group.instance.id): a restart with the same id gets its partitions back at once; every process of a group needs its own; "" joins dynamically (default the host name)`, &c.InstanceID),
+		durationOpt("session-timeout", "how long the group waits for a silent member before moving its partitions (session.timeout.ms)", &c.SessionTimeout),
 	}, append(append(c.Storage.options(), c.Transport.options()...), c.Tables.options()...)...)
 }
 
@@ -437,6 +456,9 @@ func (c *Config) validate() error {
 	}
 	if c.KeyringReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--keyring-reload-interval: must be positive, got %s", c.KeyringReloadInterval))
+	}
+	if c.SessionTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("--session-timeout: must be at least 1s, got %s", c.SessionTimeout))
 	}
 	errs = append(errs, c.Storage.validate(), c.Tables.validate())
 	if c.DLQTopic == "" && c.Topic != "" {

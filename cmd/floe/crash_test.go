@@ -8,11 +8,13 @@ import (
 )
 
 // childFlags make a child commit often and log its commit stages; the
-// short session makes the group notice a killed member quickly.
+// short session makes the group notice a killed member quickly. The
+// children of one test share the host name, floe's default instance id:
+// tests that run two at once give each its own --instance-id.
 func childFlags(kafka string) []string {
 	return []string{
 		"--trigger", "150ms", "--log-format", "json", "--log-level", "debug", "--http", "",
-		"--kafka-config", "session.timeout.ms=2000,heartbeat.interval.ms=300" + kafka,
+		"--session-timeout", "2s", "--kafka-config", "heartbeat.interval.ms=300" + kafka,
 	}
 }
 
@@ -36,7 +38,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 
 	// Static membership: a restarted process takes its predecessor's place
 	// in the group at once instead of waiting out its session.
-	flags := childFlags(",group.instance.id=floe-crash")
+	flags := append(childFlags(""), "--instance-id", "floe-crash")
 	inStage := map[string]int{}
 	for kill := 0; kill < 24; kill++ {
 		c := startChild(t, e.runArgs(group, flags...)...)
@@ -86,14 +88,16 @@ func TestCrashTwoProcessesOneGroup(t *testing.T) {
 	stopProducing := make(chan struct{})
 	produced := e.produceUntil(t, ctx, 11, 200000, 1500, "pair-", stopProducing)
 
-	steady := startChild(t, e.runArgs(group, childFlags("")...)...)
+	steady := startChild(t, e.runArgs(group, append(childFlags(""), "--instance-id", "pair-steady")...)...)
 	defer steady.kill()
 	if steady.waitFor(30*time.Second, msgIs("partitions assigned")) == nil {
 		t.Fatalf("steady process got no partitions:\n%s", steady.tail)
 	}
 	moves := 0
 	for kill := 0; kill < 8; kill++ {
-		c := startChild(t, e.runArgs(group, childFlags("")...)...)
+		// A new id each time: the killed member stays in the group until
+		// its session expires, so partitions move to steady and back.
+		c := startChild(t, e.runArgs(group, append(childFlags(""), "--instance-id", "pair-"+itoa(kill))...)...)
 		// Wait until the group rebalanced and this process owns partitions
 		// and committed, then kill it inside its next commit.
 		if c.waitFor(30*time.Second, func(m map[string]any) bool {

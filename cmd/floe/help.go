@@ -17,7 +17,7 @@ var helpGroups = []struct {
 	title string
 	names []string
 }{
-	{"Kafka", []string{"brokers", "topic", "group", "start-from", "kafka-config"}},
+	{"Kafka", []string{"brokers", "topic", "group", "instance-id", "session-timeout", "start-from", "kafka-config"}},
 	{"Schema Registry", []string{"registry-url"}},
 	{"Keys", []string{"keyring", "keyring-reload-interval"}},
 	{"Table and catalog", []string{"catalog", "warehouse", "table", "auto-create", "table-property", "parquet-writer"}},

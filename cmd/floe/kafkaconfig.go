@@ -29,6 +29,7 @@ type kafkaConfig struct {
 var reservedKafka = map[string]bool{
 	"enable.auto.commit": true, "enable.auto.offset.store": true, "group.id": true,
 	"bootstrap.servers": true, "metadata.broker.list": true, "enable.idempotence": true,
+	"group.instance.id": true, // --instance-id (issue 14)
 }
 
 func (k *kafkaConfig) option() option {

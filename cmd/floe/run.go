@@ -51,6 +51,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	metrics := telemetry.NewMetrics(nil)
+	metrics.LogStateChanges(log)
 	popts := pipelineOptions(&cfg)
 	popts.StartFrom, popts.Observer = start, metrics
 	a, err := assemble(ctx, wiring{
@@ -61,7 +62,8 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		Opts:            popts,
 		Log:             log,
 		Kafka:           kafkaProps, RegistryOpts: regOpts,
-		Tables: &cfg.Tables,
+		Tables:     &cfg.Tables,
+		InstanceID: cfg.InstanceID, SessionTimeout: cfg.SessionTimeout, OnSourceEvent: metrics.SourceEvent,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

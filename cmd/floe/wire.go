@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -54,6 +55,12 @@ type wiring struct {
 	// Tables: --auto-create and --table-property; nil creates missing
 	// tables with floe's properties.
 	Tables *tableConfig
+	// InstanceID and SessionTimeout configure the group membership of a
+	// source that joins the group (--instance-id, --session-timeout);
+	// OnSourceEvent is told of its assignments and fencing.
+	InstanceID     string
+	SessionTimeout time.Duration
+	OnSourceEvent  func(ingest.SourceEvent)
 }
 
 // assembled holds the parts of a running pipeline so they can be closed.
@@ -141,6 +148,7 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	}()
 	a.Source, err = ingest.NewKafkaSource(ingest.KafkaSourceConfig{
 		Brokers: w.Brokers, Group: w.Group, Topic: w.Topic, Static: w.Static, Partitions: w.Partitions, Extra: w.Kafka,
+		InstanceID: w.InstanceID, SessionTimeout: w.SessionTimeout, OnEvent: w.OnSourceEvent,
 	})
 	if err != nil {
 		return nil, err

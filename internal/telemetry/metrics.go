@@ -39,6 +39,7 @@ type Metrics struct {
 	mu        sync.Mutex
 	lagParts  map[ingest.TopicPartition]bool
 	nAssigned atomic.Int64
+	st        stateMetrics
 }
 
 // NewMetrics registers floe's metrics in a new registry.
@@ -84,6 +85,7 @@ func NewMetrics(now func() time.Time) *Metrics {
 		}))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "floe_last_commit_timestamp_seconds", Help: "Unix time of the last committed snapshot (0 if none yet)."},
 		func() float64 { return float64(m.lastCommit.Load()) / 1e9 }))
+	m.registerState()
 	return m
 }
 
@@ -135,6 +137,7 @@ func (m *Metrics) Assigned(tps []ingest.TopicPartition) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.refreshState()
 	for tp := range m.lagParts {
 		if !owned[tp] {
 			m.lag.DeleteLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition)))
