@@ -25,6 +25,7 @@ type Compactor struct {
 	opts  Options
 
 	runMu sync.Mutex // one run at a time
+	cands *candidates // the rewrite's incremental view; guarded by runMu
 
 	mu    sync.Mutex // guards stats
 	stats Stats
@@ -41,6 +42,7 @@ type Stats struct {
 	FilesRewritten int64
 	BytesRewritten int64
 	FilesWritten   int64
+	BytesWritten   int64
 	// GroupsGivenUp counts rewrite groups dropped because a concurrent commit
 	// removed one of their input files (tried again on a later run).
 	GroupsGivenUp int64
@@ -67,6 +69,16 @@ type Report struct {
 	RewriteSnapshotID int64
 	Conflicts         int
 	GroupsGivenUp     int
+	// Commits counts the replace snapshots the rewrite committed (one per
+	// CommitEveryFiles input files).
+	Commits int
+	// GroupsDeferred were planned but left for a later run by the run's
+	// bounds (MaxRunFiles, MaxRunBytes); GroupsSkipped have a file whose
+	// columns do not map onto the table's schema.
+	GroupsDeferred, GroupsSkipped int
+	// ManifestsRead counts the manifests the rewrite read to plan (those
+	// new since its previous run).
+	ManifestsRead int
 
 	// SnapshotsToExpire is what expiry removes (or would, in a dry run).
 	SnapshotsToExpire int
@@ -126,6 +138,12 @@ func (c *Compactor) addConflict() {
 	c.mu.Unlock()
 }
 
+// commit stages one change on tbl and commits it, pinned to tbl's head.
+// Every commit the compactor makes goes through here.
+func (c *Compactor) commit(ctx context.Context, tbl *table.Table, stage func(tx *table.Transaction) error) (*table.Table, error) {
+	return commitPinned(ctx, tbl, stage)
+}
+
 func (c *Compactor) load(ctx context.Context) (*table.Table, error) {
 	tbl, err := c.cat.LoadTable(ctx, c.ident)
 	if err != nil {
@@ -179,6 +197,7 @@ func (c *Compactor) RunOnce(ctx context.Context) (Report, error) {
 		s.FilesRewritten += int64(rep.FilesRewritten)
 		s.BytesRewritten += rep.BytesRewritten
 		s.FilesWritten += int64(rep.FilesWritten)
+		s.BytesWritten += rep.BytesWritten
 		s.GroupsGivenUp += int64(rep.GroupsGivenUp)
 		s.SnapshotsExpired += int64(rep.SnapshotsExpired)
 		s.OrphansRemoved += int64(rep.OrphansRemoved)

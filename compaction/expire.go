@@ -56,7 +56,7 @@ func (c *Compactor) expire(ctx context.Context, rep *Report) error {
 		// Files are not deleted here: a Writer (or reader) holding an older
 		// table state may still open the manifests of an expired snapshot.
 		// Orphan cleanup deletes them once they are older than its window.
-		committed, err := commitPinned(ctx, tbl, func(tx *table.Transaction) error {
+		committed, err := c.commit(ctx, tbl, func(tx *table.Transaction) error {
 			return tx.ExpireSnapshots(table.WithRetainLast(c.opts.ExpireKeepLast),
 				table.WithOlderThan(c.opts.ExpireOlderThan), table.WithPostCommit(false))
 		})
@@ -79,7 +79,7 @@ func (c *Compactor) checkpoint(ctx context.Context, tbl *table.Table) error {
 	if err != nil {
 		return err
 	}
-	_, err = commitPinned(ctx, tbl, func(tx *table.Transaction) error {
+	_, err = c.commit(ctx, tbl, func(tx *table.Transaction) error {
 		// AddFiles with no paths commits an empty append carrying props
 		// (AddDataFiles ignores an empty list).
 		return tx.AddFiles(ctx, nil, props, true)

@@ -39,7 +39,7 @@ func (c *Compactor) mergeManifests(ctx context.Context, rep *Report) error {
 			return nil
 		}
 		var noop bool
-		committed, err := commitPinned(ctx, tbl, func(tx *table.Transaction) error {
+		committed, err := c.commit(ctx, tbl, func(tx *table.Transaction) error {
 			res, err := tx.RewriteManifests(ctx)
 			if err != nil {
 				return err

@@ -8,10 +8,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	iceberggo "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
+
+	"github.com/floe-io/floe/iceberg"
 )
 
 // staged is one group rewritten but not yet committed.
@@ -20,9 +24,13 @@ type staged struct {
 	result table.CompactionGroupResult
 }
 
-// rewrite plans the table's live files, rewrites each group and commits the
-// results as one replace snapshot, re-committing on the new state after a
-// conflict and giving up the groups whose inputs a concurrent commit removed.
+// rewrite plans from the small live files (read incrementally from the
+// manifests, see candidates), keeps the groups worth most within the
+// run's bounds, rewrites them one at a time with floe's lean Parquet writer
+// and commits a replace snapshot every CommitEveryFiles input files. A
+// commit that meets a concurrent one is staged again on the new state;
+// groups whose inputs a concurrent commit removed are given up (their
+// outputs deleted) and left to a later run.
 func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	tbl, err := c.load(ctx)
 	if err != nil {
@@ -31,13 +39,17 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	if tbl.CurrentSnapshot() == nil {
 		return nil
 	}
-	tasks, err := tbl.Scan().PlanFiles(ctx)
-	if err != nil {
-		return fmt.Errorf("plan files: %w", err)
+	if c.cands == nil || c.cands.threshold != c.opts.SmallFileThreshold {
+		c.cands = newCandidates(c.opts.SmallFileThreshold)
 	}
-	files, byPath := fileInfos(tbl, tasks)
-	plan := MakePlan(files, c.opts.planOptions())
-	rep.Plan = plan
+	files, err := c.cands.refresh(ctx, tbl)
+	if err != nil {
+		return err
+	}
+	rep.ManifestsRead = c.cands.read
+	full := MakePlan(files, c.opts.planOptions())
+	plan, deferred := Bound(full, c.opts.MaxRunFiles, c.opts.MaxRunBytes)
+	rep.Plan, rep.GroupsDeferred = plan, deferred
 	if c.opts.DryRun || len(plan.Groups) == 0 {
 		for _, g := range plan.Groups {
 			rep.Groups = append(rep.Groups, GroupReport{
@@ -52,74 +64,195 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("table io: %w", err)
 	}
-	var work []staged
-	for _, g := range plan.Groups {
-		tg := table.CompactionTaskGroup{PartitionKey: g.Partition, TotalSizeBytes: g.InputBytes}
-		for _, f := range g.Files {
-			tg.Tasks = append(tg.Tasks, byPath[f.Path])
+	target, err := iceberg.TableArrowSchema(tbl)
+	if err != nil {
+		return err
+	}
+	var (
+		batch      []staged
+		batchFiles int
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		res, err := table.ExecuteCompactionGroup(ctx, tbl, tg, table.WithCompactionTargetFileSize(c.opts.TargetFileSize))
+		fresh, err := c.commitBatch(ctx, tbl, fs, batch, rep)
+		batch, batchFiles = nil, 0
+		if fresh != nil {
+			tbl = fresh
+		}
+		return err
+	}
+	for _, g := range plan.Groups {
+		if ctx.Err() != nil {
+			break
+		}
+		st, err := c.rewriteGroup(ctx, tbl, fs, g, target)
+		if errors.Is(err, errSchema) || errors.Is(err, iceberg.ErrNotLean) {
+			rep.GroupsSkipped++
+			rep.Groups = append(rep.Groups, GroupReport{Partition: g.Partition, FilesIn: len(g.Files), BytesIn: g.InputBytes, Status: "skipped: " + err.Error()})
+			continue
+		}
 		if err != nil {
-			removeOutputs(fs, append(work, staged{result: res}))
+			removeOutputs(fs, batch)
 			return fmt.Errorf("rewrite group %s: %w", g.Partition, err)
 		}
-		work = append(work, staged{group: g, result: res})
+		batch = append(batch, st)
+		batchFiles += len(g.Files)
+		if batchFiles >= c.opts.CommitEveryFiles {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
+	if ctx.Err() != nil {
+		removeOutputs(fs, batch)
+		return ctx.Err()
+	}
+	return flush()
+}
 
+// rewriteGroup reads a group's files and writes their rows as new files,
+// an output file each time the rows read reach half the memory limit.
+func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, fs iceio.IO, g Group, target *arrow.Schema) (staged, error) {
+	st := staged{group: g, result: table.CompactionGroupResult{PartitionKey: g.Partition, BytesBefore: g.InputBytes}}
+	md := tbl.Metadata()
+	for _, f := range g.Files {
+		df, err := c.cands.dataFile(md, f)
+		if err != nil {
+			return st, err
+		}
+		st.result.OldDataFiles = append(st.result.OldDataFiles, df)
+	}
+	mem := memory.DefaultAllocator
+	var (
+		recs []arrow.RecordBatch
+		held int64
+	)
+	release := func() {
+		for _, r := range recs {
+			r.Release()
+		}
+		recs, held = nil, 0
+	}
+	defer release()
+	write := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		rec, err := concatRecords(recs, mem)
+		release()
+		if err != nil {
+			return err
+		}
+		defer rec.Release()
+		dfs, err := iceberg.WriteDataFiles(ctx, tbl, rec, uuid.NewString(), c.opts.TargetFileSize)
+		if err != nil {
+			return err
+		}
+		st.result.NewDataFiles = append(st.result.NewDataFiles, dfs...)
+		for _, df := range dfs {
+			st.result.BytesAfter += df.FileSizeBytes()
+		}
+		return nil
+	}
+	fail := func(err error) (staged, error) {
+		release()
+		removeOutputs(fs, []staged{st})
+		st.result.NewDataFiles = nil
+		return st, err
+	}
+	for _, f := range g.Files {
+		rec, err := readDataFile(ctx, fs, f.Path, f.SizeBytes, target, mem)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", f.Path, err))
+		}
+		recs = append(recs, rec)
+		held += recordBytes(rec)
+		if held >= c.opts.MemoryLimit/2 {
+			if err := write(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := write(); err != nil {
+		return fail(err)
+	}
+	return st, nil
+}
+
+// commitBatch commits the staged groups as one replace snapshot on tbl,
+// staging it again on the new state after a conflict. It returns the table
+// as it left it (nil when it could not tell).
+func (c *Compactor) commitBatch(ctx context.Context, tbl *table.Table, fs iceio.IO, work []staged, rep *Report) (*table.Table, error) {
 	runID := uuid.NewString()
 	for attempt := 1; ; attempt++ {
 		props, err := carryProps(tbl, "rewrite", runID)
 		if err != nil {
 			removeOutputs(fs, work)
-			return err
+			return nil, err
 		}
 		if c.opts.beforeCommit != nil {
 			c.opts.beforeCommit(attempt)
 		}
-		committed, err := commitPinned(ctx, tbl, func(tx *table.Transaction) error {
+		c.opts.stage("rewrite-commit", runID)
+		committed, err := c.commit(ctx, tbl, func(tx *table.Transaction) error {
 			rw := tx.NewRewrite(props)
 			for _, w := range work {
 				rw.ApplyResult(w.result)
 			}
 			return rw.Commit(ctx)
 		})
-		landed := err == nil
-		if err != nil {
-			var fresh *table.Table
+		if err == nil {
+			rep.Commits++
+			rep.RewriteSnapshotID = committed.CurrentSnapshot().SnapshotID
+			for _, w := range work {
+				rep.recordGroup(w, "committed")
+			}
+			return committed, nil
+		}
+		var be buildError
+		gone := errors.As(err, &be) && strings.Contains(be.Error(), "do not belong")
+		var fresh *table.Table
+		landed := false
+		if !gone {
 			fresh, landed, err = c.resolve(ctx, err, runID)
 			if err != nil {
 				if errors.Is(err, errNotCommitted) {
 					removeOutputs(fs, work)
 				}
-				return fmt.Errorf("commit rewrite: %w", err)
+				return nil, fmt.Errorf("commit rewrite: %w", err)
 			}
-			if landed {
-				committed = fresh
-			} else {
-				tbl = fresh
-			}
+		} else if fresh, err = c.load(ctx); err != nil {
+			removeOutputs(fs, work)
+			return nil, err
 		}
 		if landed {
-			rep.RewriteSnapshotID = committed.CurrentSnapshot().SnapshotID
+			rep.Commits++
+			rep.RewriteSnapshotID = fresh.CurrentSnapshot().SnapshotID
 			for _, w := range work {
 				rep.recordGroup(w, "committed")
 			}
-			return nil
+			return fresh, nil
 		}
+		tbl = fresh
 
-		// Conflict: keep the groups whose inputs are all still live.
-		live, err := livePaths(ctx, tbl)
-		if err != nil {
+		// Keep the groups whose inputs are all still live.
+		if _, err := c.cands.refresh(ctx, tbl); err != nil {
 			removeOutputs(fs, work)
-			return err
+			return tbl, err
 		}
 		var keep, drop []staged
 		for _, w := range work {
-			if allLive(w.result.OldDataFiles, live) {
+			if c.cands.live(w.group.Paths()) {
 				keep = append(keep, w)
 			} else {
 				drop = append(drop, w)
 			}
+		}
+		if gone && len(drop) == 0 {
+			removeOutputs(fs, work)
+			return tbl, fmt.Errorf("commit rewrite: %w", be.err)
 		}
 		if attempt >= c.opts.MaxAttempts {
 			drop, keep = append(drop, keep...), nil
@@ -130,7 +263,7 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 			rep.recordGroup(w, "given up")
 		}
 		if len(keep) == 0 {
-			return nil
+			return tbl, nil
 		}
 		work = keep
 	}
@@ -148,30 +281,6 @@ func (r *Report) recordGroup(w staged, status string) {
 		r.FilesWritten += g.FilesOut
 		r.BytesWritten += g.BytesOut
 	}
-}
-
-// fileInfos describes the data files of tasks for the planner. Files with
-// delete files attached are left out: floe writes none, and rewriting them
-// would need the deletes handled too.
-func fileInfos(tbl *table.Table, tasks []table.FileScanTask) ([]FileInfo, map[string]table.FileScanTask) {
-	md := tbl.Metadata()
-	byPath := make(map[string]table.FileScanTask, len(tasks))
-	out := make([]FileInfo, 0, len(tasks))
-	for _, t := range tasks {
-		if len(t.DeleteFiles)+len(t.EqualityDeleteFiles)+len(t.DeletionVectorFiles) > 0 {
-			continue
-		}
-		df := t.File
-		byPath[df.FilePath()] = t
-		out = append(out, FileInfo{
-			Path:      df.FilePath(),
-			SpecID:    df.SpecID(),
-			Partition: partitionKey(md.PartitionSpecByID(int(df.SpecID())), df),
-			SizeBytes: df.FileSizeBytes(),
-			Records:   df.Count(),
-		})
-	}
-	return out, byPath
 }
 
 // partitionKey renders df's partition as "name=value/name=value" in spec order.
@@ -199,30 +308,6 @@ func partitionKey(spec *iceberggo.PartitionSpec, df iceberggo.DataFile) string {
 		parts = append(parts, fmt.Sprintf("%s=%v", f.Name, v))
 	}
 	return strings.Join(parts, "/")
-}
-
-func livePaths(ctx context.Context, tbl *table.Table) (map[string]struct{}, error) {
-	live := make(map[string]struct{})
-	if tbl.CurrentSnapshot() == nil {
-		return live, nil
-	}
-	tasks, err := tbl.Scan().PlanFiles(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("plan files: %w", err)
-	}
-	for _, t := range tasks {
-		live[t.File.FilePath()] = struct{}{}
-	}
-	return live, nil
-}
-
-func allLive(files []iceberggo.DataFile, live map[string]struct{}) bool {
-	for _, f := range files {
-		if _, ok := live[f.FilePath()]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // removeOutputs deletes the files written for groups that will not be

@@ -157,10 +157,11 @@ func startCompactor(ctx context.Context, cfg *Config, props map[string]string, m
 		defer close(done)
 		err := comp.Run(cctx, cfg.CompactEvery, func(r compaction.Report, err error) {
 			if err != nil {
-				log.Warn("compaction run failed; the next run tries again", "err", err)
+				log.Warn("compaction run failed; the next run tries again", "err", err, "duration_ms", r.Duration.Milliseconds())
 				return
 			}
 			log.Info("compaction", "files_rewritten", r.FilesRewritten, "files_written", r.FilesWritten,
+				"duration_ms", r.Duration.Milliseconds(),
 				"conflicts", r.Conflicts, "groups_given_up", r.GroupsGivenUp,
 				"snapshots_expired", r.SnapshotsExpired, "orphans_removed", len(r.Orphans))
 		})
