@@ -24,7 +24,7 @@ type Compactor struct {
 	ident table.Identifier
 	opts  Options
 
-	runMu sync.Mutex // one run at a time
+	runMu sync.Mutex  // one run at a time
 	cands *candidates // the rewrite's incremental view; guarded by runMu
 
 	mu    sync.Mutex // guards stats
