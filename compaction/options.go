@@ -17,7 +17,7 @@ const (
 	DefaultMaxRunFiles       = 100_000
 	DefaultMaxRunBytes int64 = 2 << 30
 	// DefaultCommitEveryFiles: input files per replace commit.
-	DefaultCommitEveryFiles = 5_000
+	DefaultCommitEveryFiles = 20_000
 	// DefaultMemoryLimit bounds the decoded rows compaction holds at once.
 	DefaultMemoryLimit int64 = 256 << 20
 
@@ -56,8 +56,11 @@ type Options struct {
 	MaxRunFiles int
 	MaxRunBytes int64
 	// CommitEveryFiles: the rewrite commits a replace snapshot each time
-	// this many input files are rewritten (default 5,000), so a run's work
-	// lands in small commits as it goes instead of one at the end.
+	// this many input files are rewritten (default 20,000), so a run's work
+	// lands as it goes instead of at the end. Each replace commit rewrites
+	// every manifest holding one of its inputs, which for ingest's
+	// manifests (one per commit, every partition in each) is about all of
+	// them: smaller batches land sooner but cost that rewrite more often.
 	CommitEveryFiles int
 	// MemoryLimit bounds the decoded (Arrow) rows the rewrite holds at once
 	// (default 256 MiB): half for the rows read, half for their

@@ -50,7 +50,10 @@ func readDataFile(ctx context.Context, fsys iceio.IO, path string, size int64, t
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, mem)
+	// A batch of the file's rows: the reader sizes its buffers by the
+	// batch, and most inputs hold a few dozen rows.
+	batch := max(int64(1), min(pf.NumRows(), 1<<16))
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: batch}, mem)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

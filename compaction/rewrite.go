@@ -87,6 +87,9 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 		if ctx.Err() != nil {
 			break
 		}
+		if len(batch) == 0 {
+			c.opts.stage("rewrite-write", "")
+		}
 		st, err := c.rewriteGroup(ctx, tbl, fs, g, target)
 		if errors.Is(err, errSchema) || errors.Is(err, iceberg.ErrNotLean) {
 			rep.GroupsSkipped++

@@ -146,7 +146,12 @@ func startCompactor(ctx context.Context, cfg *Config, props map[string]string, m
 		return nil, fmt.Errorf("compactor catalog: %w", err)
 	}
 	ident, _ := catalog.ParseIdentifier(cfg.Table) // validated
-	comp, err := compaction.New(cat, ident, compaction.Options{TargetFileSize: cfg.TargetFileSize})
+	comp, err := compaction.New(cat, ident, compaction.Options{
+		TargetFileSize: cfg.TargetFileSize,
+		OnStage: func(stage, id string) {
+			log.Debug("compaction stage", "stage", stage, "commit_id", id)
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
