@@ -362,6 +362,10 @@ loop:
 	_ = produceErr
 	res.Produced = produced.Load()
 	res.LoadSeconds = time.Duration(loadEnd.Load()).Seconds()
+	// A first summary from the samples, in case stopping fails.
+	if n := len(res.Samples); n > 0 {
+		res.summarize(res.Samples[n-1].LiveFiles, 0, settleFrom, loadStart)
+	}
 
 	// Stop the child like an operator would, and wait for it.
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -370,9 +374,9 @@ loop:
 		if err != nil {
 			return res, fmt.Errorf("floe run did not stop cleanly (log: %s): %v", logPath, err)
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(2 * time.Minute):
 		killChild()
-		return res, fmt.Errorf("floe run did not stop within 60 s of SIGTERM (log: %s)", logPath)
+		return res, fmt.Errorf("floe run did not stop within 2 minutes of SIGTERM (log: %s)", logPath)
 	}
 	runsMu.Lock()
 	res.Compactions = runs
