@@ -166,6 +166,9 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, fs iceio
 		return st, err
 	}
 	for _, f := range g.Files {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
 		rec, err := readDataFile(ctx, fs, f.Path, f.SizeBytes, target, mem)
 		if err != nil {
 			return fail(fmt.Errorf("%s: %w", f.Path, err))
