@@ -26,7 +26,8 @@ type Compactor struct {
 	// not, the table's history.expire.* properties win over the defaults.
 	keepLastSet, olderThanSet bool
 
-	runMu sync.Mutex // one run at a time
+	runMu sync.Mutex  // one run at a time
+	cands *candidates // the rewrite's incremental view; guarded by runMu
 
 	mu    sync.Mutex // guards stats
 	stats Stats
@@ -43,6 +44,7 @@ type Stats struct {
 	FilesRewritten int64
 	BytesRewritten int64
 	FilesWritten   int64
+	BytesWritten   int64
 	// GroupsGivenUp counts rewrite groups dropped because a concurrent commit
 	// removed one of their input files (tried again on a later run).
 	GroupsGivenUp int64
@@ -69,6 +71,16 @@ type Report struct {
 	RewriteSnapshotID int64
 	Conflicts         int
 	GroupsGivenUp     int
+	// Commits counts the replace snapshots the rewrite committed (one per
+	// CommitEveryFiles input files).
+	Commits int
+	// GroupsDeferred were planned but left for a later run by the run's
+	// bounds (MaxRunFiles, MaxRunBytes); GroupsSkipped have a file whose
+	// columns do not map onto the table's schema.
+	GroupsDeferred, GroupsSkipped int
+	// ManifestsRead counts the manifests the rewrite read to plan (those
+	// new since its previous run).
+	ManifestsRead int
 
 	// ExpireKeepLast and ExpireOlderThan are the retention this run used
 	// (options, else table properties, else defaults).
@@ -132,6 +144,12 @@ func (c *Compactor) Stats() Stats {
 	return c.stats
 }
 
+func (c *Compactor) addConflict() {
+	c.mu.Lock()
+	c.stats.Conflicts++
+	c.mu.Unlock()
+}
+
 // load reads the table afresh (and refreshes the Committer's view of it).
 func (c *Compactor) load(ctx context.Context) (*table.Table, error) {
 	return c.committer.Load(ctx)
@@ -182,6 +200,7 @@ func (c *Compactor) RunOnce(ctx context.Context) (Report, error) {
 		s.FilesRewritten += int64(rep.FilesRewritten)
 		s.BytesRewritten += rep.BytesRewritten
 		s.FilesWritten += int64(rep.FilesWritten)
+		s.BytesWritten += rep.BytesWritten
 		s.GroupsGivenUp += int64(rep.GroupsGivenUp)
 		s.SnapshotsExpired += int64(rep.SnapshotsExpired)
 		s.OrphansRemoved += int64(rep.OrphansRemoved)

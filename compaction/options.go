@@ -18,6 +18,13 @@ const (
 	DefaultOrphanOlderThan  = 24 * time.Hour
 	DefaultManifestMergeMin = 32
 	DefaultMaxAttempts      = 10
+	// DefaultMaxRunFiles and DefaultMaxRunBytes bound one run's rewrite.
+	DefaultMaxRunFiles       = 100_000
+	DefaultMaxRunBytes int64 = 2 << 30
+	// DefaultCommitEveryFiles: input files per replace commit.
+	DefaultCommitEveryFiles = 20_000
+	// DefaultMemoryLimit bounds the decoded rows compaction holds at once.
+	DefaultMemoryLimit int64 = 256 << 20
 
 	// MinOrphanOlderThan is the smallest orphan safety window accepted: a
 	// commit in flight must never lose the files it has written.
@@ -50,6 +57,33 @@ type Options struct {
 	ManifestMergeMin int
 	// MaxAttempts bounds the catalog attempts of each commit (default 10).
 	MaxAttempts int
+
+	// MaxRunFiles and MaxRunBytes bound the input of one run's rewrite
+	// (default 100,000 files, 2 GiB): the groups worth most (most files
+	// removed per file written) go first, the rest wait for the next run.
+	MaxRunFiles int
+	MaxRunBytes int64
+	// CommitEveryFiles: the rewrite commits a replace snapshot each time
+	// this many input files are rewritten (default 20,000), so a run's work
+	// lands as it goes instead of at the end. Each replace commit rewrites
+	// every manifest holding one of its inputs, which for ingest's
+	// manifests (one per commit, every partition in each) is about all of
+	// them: smaller batches land sooner but cost that rewrite more often.
+	CommitEveryFiles int
+	// MemoryLimit bounds the decoded (Arrow) rows the rewrite holds at once
+	// (default 256 MiB): half for the rows read, half for their
+	// concatenation. An output file is written each time the rows read
+	// reach half of it, so a partition holding more than that becomes
+	// several files of about MemoryLimit/2 decoded each (smaller than
+	// TargetFileSize when the limit is low): less memory costs more, smaller
+	// files for large partitions. It does not bound what reading the
+	// manifests takes (about 200 bytes per small live file).
+	MemoryLimit int64
+	// OnStage, when set, is called as the rewrite enters each stage:
+	// "rewrite-write" (output files of a batch of groups) and
+	// "rewrite-commit" (each catalog attempt), with the run's commit id.
+	// floe logs it at debug level; crash tests kill inside a stage.
+	OnStage func(stage, id string)
 
 	// Skip* turn single steps off; each run does rewrite, expire, orphans,
 	// manifests in that order.
@@ -101,6 +135,18 @@ func (o *Options) ensureDefaults() {
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
+	if o.MaxRunFiles == 0 {
+		o.MaxRunFiles = DefaultMaxRunFiles
+	}
+	if o.MaxRunBytes == 0 {
+		o.MaxRunBytes = DefaultMaxRunBytes
+	}
+	if o.CommitEveryFiles == 0 {
+		o.CommitEveryFiles = DefaultCommitEveryFiles
+	}
+	if o.MemoryLimit == 0 {
+		o.MemoryLimit = DefaultMemoryLimit
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -133,7 +179,22 @@ func (o *Options) validate() error {
 	if o.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("max attempts %d: must be at least 1", o.MaxAttempts))
 	}
+	if o.MaxRunFiles < o.MinInputFiles || o.MaxRunBytes < 1 {
+		errs = append(errs, fmt.Errorf("max run files %d / bytes %d: must allow at least one group", o.MaxRunFiles, o.MaxRunBytes))
+	}
+	if o.CommitEveryFiles < 1 {
+		errs = append(errs, fmt.Errorf("commit every %d files: must be at least 1", o.CommitEveryFiles))
+	}
+	if o.MemoryLimit < 1<<20 {
+		errs = append(errs, fmt.Errorf("memory limit %d: must be at least 1 MiB", o.MemoryLimit))
+	}
 	return errors.Join(errs...)
+}
+
+func (o *Options) stage(stage, id string) {
+	if o.OnStage != nil {
+		o.OnStage(stage, id)
+	}
 }
 
 func (o *Options) planOptions() PlanOptions {

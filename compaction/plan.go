@@ -170,3 +170,31 @@ func binPack(files []FileInfo, capacity int64) [][]FileInfo {
 	}
 	return bins
 }
+
+// Bound keeps the groups of p worth most, within maxFiles input files and
+// maxBytes input bytes, and returns them with the number of groups left
+// for a later run. A group's worth is the files it removes (input files
+// minus output files); ties go to more input bytes, then partition order.
+// The first group is always kept, even when it alone exceeds a bound, so
+// that every run makes progress. Totals are recomputed.
+func Bound(p Plan, maxFiles int, maxBytes int64) (Plan, int) {
+	groups := slices.Clone(p.Groups)
+	slices.SortStableFunc(groups, func(a, b Group) int {
+		wa, wb := len(a.Files)-a.EstOutputFiles, len(b.Files)-b.EstOutputFiles
+		return cmp.Or(cmp.Compare(wb, wa), cmp.Compare(b.InputBytes, a.InputBytes),
+			cmp.Compare(a.SpecID, b.SpecID), cmp.Compare(a.Partition, b.Partition))
+	})
+	out := Plan{Partitions: p.Partitions, SkippedSmallFiles: p.SkippedSmallFiles}
+	deferred := 0
+	for _, g := range groups {
+		if len(out.Groups) > 0 && (out.InputFiles+len(g.Files) > maxFiles || out.InputBytes+g.InputBytes > maxBytes) {
+			deferred++
+			continue
+		}
+		out.Groups = append(out.Groups, g)
+		out.InputFiles += len(g.Files)
+		out.InputBytes += g.InputBytes
+		out.EstOutputFiles += g.EstOutputFiles
+	}
+	return out, deferred
+}

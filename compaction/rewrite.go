@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	iceberggo "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -22,9 +24,13 @@ type staged struct {
 	result table.CompactionGroupResult
 }
 
-// rewrite plans the table's live files, rewrites each group and commits the
-// results as one replace snapshot, re-committing on the new state after a
-// conflict and giving up the groups whose inputs a concurrent commit removed.
+// rewrite plans from the small live files (read incrementally from the
+// manifests, see candidates), keeps the groups worth most within the
+// run's bounds, rewrites them one at a time with floe's lean Parquet writer
+// and commits a replace snapshot every CommitEveryFiles input files. A
+// commit that meets a concurrent one is staged again on the new state;
+// groups whose inputs a concurrent commit removed are given up (their
+// outputs deleted) and left to a later run.
 func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	tbl, err := c.load(ctx)
 	if err != nil {
@@ -33,13 +39,17 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	if tbl.CurrentSnapshot() == nil {
 		return nil
 	}
-	tasks, err := tbl.Scan().PlanFiles(ctx)
-	if err != nil {
-		return fmt.Errorf("plan files: %w", err)
+	if c.cands == nil || c.cands.threshold != c.opts.SmallFileThreshold {
+		c.cands = newCandidates(c.opts.SmallFileThreshold)
 	}
-	files, byPath := fileInfos(tbl, tasks)
-	plan := MakePlan(files, c.opts.planOptions())
-	rep.Plan = plan
+	files, err := c.cands.refresh(ctx, tbl)
+	if err != nil {
+		return err
+	}
+	rep.ManifestsRead = c.cands.read
+	full := MakePlan(files, c.opts.planOptions())
+	plan, deferred := Bound(full, c.opts.MaxRunFiles, c.opts.MaxRunBytes)
+	rep.Plan, rep.GroupsDeferred = plan, deferred
 	if c.opts.DryRun || len(plan.Groups) == 0 {
 		for _, g := range plan.Groups {
 			rep.Groups = append(rep.Groups, GroupReport{
@@ -54,20 +64,135 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("table io: %w", err)
 	}
-	var work []staged
-	for _, g := range plan.Groups {
-		tg := table.CompactionTaskGroup{PartitionKey: g.Partition, TotalSizeBytes: g.InputBytes}
-		for _, f := range g.Files {
-			tg.Tasks = append(tg.Tasks, byPath[f.Path])
+	target, err := iceberg.TableArrowSchema(tbl)
+	if err != nil {
+		return err
+	}
+	var (
+		batch      []staged
+		batchFiles int
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		res, err := table.ExecuteCompactionGroup(ctx, tbl, tg, table.WithCompactionTargetFileSize(c.opts.TargetFileSize))
+		fresh, err := c.commitBatch(ctx, fs, batch, rep)
+		batch, batchFiles = nil, 0
+		if fresh != nil {
+			tbl = fresh
+		}
+		return err
+	}
+	for _, g := range plan.Groups {
+		if ctx.Err() != nil {
+			break
+		}
+		if len(batch) == 0 {
+			c.opts.stage("rewrite-write", "")
+		}
+		st, err := c.rewriteGroup(ctx, tbl, fs, g, target)
+		if errors.Is(err, errSchema) || errors.Is(err, iceberg.ErrNotLean) {
+			rep.GroupsSkipped++
+			rep.Groups = append(rep.Groups, GroupReport{Partition: g.Partition, FilesIn: len(g.Files), BytesIn: g.InputBytes, Status: "skipped: " + err.Error()})
+			continue
+		}
 		if err != nil {
-			removeOutputs(fs, append(work, staged{result: res}))
+			removeOutputs(fs, batch)
 			return fmt.Errorf("rewrite group %s: %w", g.Partition, err)
 		}
-		work = append(work, staged{group: g, result: res})
+		batch = append(batch, st)
+		batchFiles += len(g.Files)
+		if batchFiles >= c.opts.CommitEveryFiles {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
+	if ctx.Err() != nil {
+		removeOutputs(fs, batch)
+		return ctx.Err()
+	}
+	return flush()
+}
 
+// rewriteGroup reads a group's files and writes their rows as new files,
+// an output file each time the rows read reach half the memory limit.
+func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, fs iceio.IO, g Group, target *arrow.Schema) (staged, error) {
+	st := staged{group: g, result: table.CompactionGroupResult{PartitionKey: g.Partition, BytesBefore: g.InputBytes}}
+	md := tbl.Metadata()
+	for _, f := range g.Files {
+		df, err := c.cands.dataFile(md, f)
+		if err != nil {
+			return st, err
+		}
+		st.result.OldDataFiles = append(st.result.OldDataFiles, df)
+	}
+	mem := memory.DefaultAllocator
+	var (
+		recs []arrow.RecordBatch
+		held int64
+	)
+	release := func() {
+		for _, r := range recs {
+			r.Release()
+		}
+		recs, held = nil, 0
+	}
+	defer release()
+	write := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		rec, err := concatRecords(recs, mem)
+		release()
+		if err != nil {
+			return err
+		}
+		defer rec.Release()
+		dfs, err := iceberg.WriteDataFiles(ctx, tbl, rec, uuid.NewString(), c.opts.TargetFileSize)
+		if err != nil {
+			return err
+		}
+		st.result.NewDataFiles = append(st.result.NewDataFiles, dfs...)
+		for _, df := range dfs {
+			st.result.BytesAfter += df.FileSizeBytes()
+		}
+		return nil
+	}
+	fail := func(err error) (staged, error) {
+		release()
+		removeOutputs(fs, []staged{st})
+		st.result.NewDataFiles = nil
+		return st, err
+	}
+	for _, f := range g.Files {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		rec, err := readDataFile(ctx, fs, f.Path, f.SizeBytes, target, mem)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", f.Path, err))
+		}
+		recs = append(recs, rec)
+		held += recordBytes(rec)
+		if held >= c.opts.MemoryLimit/2 {
+			if err := write(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := write(); err != nil {
+		return fail(err)
+	}
+	return st, nil
+}
+
+// commitBatch commits the staged groups as one replace snapshot through the
+// table's Committer, taking turns with the ingest's commits. Every attempt
+// stages on the Committer's view of the table and first gives up the groups
+// one of whose inputs is no longer live (another process rewrote it). It
+// returns the table as the commit left it (nil when it could not tell).
+func (c *Compactor) commitBatch(ctx context.Context, fs iceio.IO, work []staged, rep *Report) (*table.Table, error) {
 	runID := uuid.NewString()
 	var dropped []staged // groups given up: a concurrent commit removed an input
 	attempt := 0
@@ -75,24 +200,19 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 		IDKey: RunIDKey, ID: runID,
 		Stage: func(ctx context.Context, base *table.Table, tx *table.Transaction) error {
 			attempt++
-			if attempt > 1 {
-				// After a conflict: keep the groups whose inputs are all
-				// still live.
-				live, err := livePaths(ctx, base)
-				if err != nil {
-					return err
+			if _, err := c.cands.refresh(ctx, base); err != nil {
+				return err
+			}
+			var keep []staged
+			for _, w := range work {
+				if c.cands.live(w.group.Paths()) {
+					keep = append(keep, w)
+				} else {
+					dropped = append(dropped, w)
 				}
-				var keep []staged
-				for _, w := range work {
-					if allLive(w.result.OldDataFiles, live) {
-						keep = append(keep, w)
-					} else {
-						dropped = append(dropped, w)
-					}
-				}
-				if work = keep; len(work) == 0 {
-					return iceberg.ErrNoChange
-				}
+			}
+			if work = keep; len(work) == 0 {
+				return iceberg.ErrNoChange
 			}
 			props, err := carryProps(base, "rewrite", runID)
 			if err != nil {
@@ -101,6 +221,7 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 			if c.opts.beforeCommit != nil {
 				c.opts.beforeCommit(attempt)
 			}
+			c.opts.stage("rewrite-commit", runID)
 			rw := tx.NewRewrite(props)
 			for _, w := range work {
 				rw.ApplyResult(w.result)
@@ -123,21 +244,22 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	case err == nil:
 		giveUp(dropped)
 		if res.Committed {
+			rep.Commits++
 			rep.RewriteSnapshotID = res.SnapshotID
 			for _, w := range work {
 				rep.recordGroup(w, "committed")
 			}
 		}
-		return nil
+		return res.Table, nil
 	case errors.Is(err, iceberg.ErrConflict):
 		// Not an error: the table kept changing; the next run tries again.
 		giveUp(append(dropped, work...))
-		return nil
+		return res.Table, nil
 	default:
 		if res.Unknown == 0 && !errors.Is(err, iceberg.ErrUnknownOutcome) {
 			removeOutputs(fs, append(dropped, work...))
 		}
-		return fmt.Errorf("commit rewrite: %w", err)
+		return nil, fmt.Errorf("commit rewrite: %w", err)
 	}
 }
 
@@ -153,30 +275,6 @@ func (r *Report) recordGroup(w staged, status string) {
 		r.FilesWritten += g.FilesOut
 		r.BytesWritten += g.BytesOut
 	}
-}
-
-// fileInfos describes the data files of tasks for the planner. Files with
-// delete files attached are left out: floe writes none, and rewriting them
-// would need the deletes handled too.
-func fileInfos(tbl *table.Table, tasks []table.FileScanTask) ([]FileInfo, map[string]table.FileScanTask) {
-	md := tbl.Metadata()
-	byPath := make(map[string]table.FileScanTask, len(tasks))
-	out := make([]FileInfo, 0, len(tasks))
-	for _, t := range tasks {
-		if len(t.DeleteFiles)+len(t.EqualityDeleteFiles)+len(t.DeletionVectorFiles) > 0 {
-			continue
-		}
-		df := t.File
-		byPath[df.FilePath()] = t
-		out = append(out, FileInfo{
-			Path:      df.FilePath(),
-			SpecID:    df.SpecID(),
-			Partition: partitionKey(md.PartitionSpecByID(int(df.SpecID())), df),
-			SizeBytes: df.FileSizeBytes(),
-			Records:   df.Count(),
-		})
-	}
-	return out, byPath
 }
 
 // partitionKey renders df's partition as "name=value/name=value" in spec order.
@@ -204,30 +302,6 @@ func partitionKey(spec *iceberggo.PartitionSpec, df iceberggo.DataFile) string {
 		parts = append(parts, fmt.Sprintf("%s=%v", f.Name, v))
 	}
 	return strings.Join(parts, "/")
-}
-
-func livePaths(ctx context.Context, tbl *table.Table) (map[string]struct{}, error) {
-	live := make(map[string]struct{})
-	if tbl.CurrentSnapshot() == nil {
-		return live, nil
-	}
-	tasks, err := tbl.Scan().PlanFiles(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("plan files: %w", err)
-	}
-	for _, t := range tasks {
-		live[t.File.FilePath()] = struct{}{}
-	}
-	return live, nil
-}
-
-func allLive(files []iceberggo.DataFile, live map[string]struct{}) bool {
-	for _, f := range files {
-		if _, ok := live[f.FilePath()]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // removeOutputs deletes the files written for groups that will not be

@@ -44,6 +44,14 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
 		logLevel   = fs.String("log-level", "warn", "log level of each run's pipeline, on stderr: debug, info (a line per commit), warn, error")
 
+		soak         = fs.Bool("soak", false, "soak mode: produce --rate events/s for --duration into a child `floe run` (ingest + compaction + maintenance, as users run it), sample it every 5 s, then read the table back")
+		duration     = fs.Duration("duration", 2*time.Minute, "soak: how long the load runs")
+		soakTrigger  = fs.Duration("soak-trigger", time.Second, "soak: the child's --trigger")
+		compactEvery = fs.Duration("compact-every", 30*time.Second, "soak: the child's --compact-every")
+		settle       = fs.Duration("settle", 0, "soak: how long the child keeps running after the load (default two compaction intervals + 10 s)")
+		check        = fs.Bool("check", true, "soak: read the table back and check every produced event is there once with equal values")
+		runArgs      = fs.String("run-args", "", "soak: extra flags for the child `floe run`, space-separated")
+
 		single = fs.Bool("single", false, "ingest one topic and print the result as JSON (a run's child process)")
 		topic  = fs.String("topic", "", "--single: topic")
 		keyFle = fs.String("keyring", "", "--single: keyring file")
@@ -91,6 +99,14 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		}
 		_, err = fmt.Fprintf(stdout, "%s\n", js)
 		return err
+	}
+
+	if *soak {
+		return runSoak(ctx, bench.SoakConfig{
+			Rate: *rate, Duration: *duration, Merchants: *merchants, Trigger: *soakTrigger,
+			CompactEvery: *compactEvery, Settle: *settle, Partitions: *partitions,
+			DataDir: *dataDir, Check: *check, ExtraArgs: strings.Fields(*runArgs), Progress: stderr,
+		}, *out, stdout)
 	}
 
 	c := bench.Config{
@@ -164,4 +180,35 @@ func writerOpts(clustered bool, writer string) []iceberg.WriterOption {
 		opts = append(opts, iceberg.WithIcebergGoWriter(true))
 	}
 	return opts
+}
+
+// runSoak runs `floe bench --soak` and writes soak.json, soak.csv and
+// soak.png into out.
+func runSoak(ctx context.Context, c bench.SoakConfig, out string, stdout io.Writer) error {
+	if c.Rate <= 0 {
+		return usageError{fmt.Errorf("--soak needs --rate")}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	c.Exe = exe
+	if c.DataDir == "" {
+		dir, err := os.MkdirTemp("", "floe-soak-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.DataDir = dir
+	}
+	res, err := bench.Soak(ctx, c)
+	if werr := bench.WriteSoakSummary(stdout, res); werr != nil && err == nil {
+		err = werr
+	}
+	if len(res.Samples) > 0 {
+		if werr := bench.WriteSoakOutputs(out, res); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
 }

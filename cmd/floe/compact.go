@@ -105,6 +105,8 @@ func printReport(w io.Writer, tbl string, r compaction.Report) {
 	if !r.DryRun {
 		fmt.Fprintf(w, "rewrote %d files (%d bytes) into %d files (%d bytes); snapshot %d; %d conflicts, %d groups given up\n",
 			r.FilesRewritten, r.BytesRewritten, r.FilesWritten, r.BytesWritten, r.RewriteSnapshotID, r.Conflicts, r.GroupsGivenUp)
+		fmt.Fprintf(w, "%d replace commits; %d groups left for the next run, %d skipped; %d manifests read to plan\n",
+			r.Commits, r.GroupsDeferred, r.GroupsSkipped, r.ManifestsRead)
 	}
 	fmt.Fprintf(w, "manifests: %d before, %d after\n", r.ManifestsBefore, r.ManifestsAfter)
 	fmt.Fprintf(w, "snapshots to expire: %d; expired: %d (offsets checkpoint: %v)\n", r.SnapshotsToExpire, r.SnapshotsExpired, r.Checkpointed)

@@ -148,6 +148,9 @@ func startCompactor(ctx context.Context, cfg *Config, a *assembled, m *telemetry
 	copts := cfg.Tables.compactionOptions(cfg.TargetFileSize)
 	copts.Committer = a.Writer.Committer()
 	comp, err := compaction.New(a.Catalog, a.Ident, copts)
+	copts.OnStage = func(stage, id string) {
+		log.Debug("compaction stage", "stage", stage, "commit_id", id)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -158,10 +161,11 @@ func startCompactor(ctx context.Context, cfg *Config, a *assembled, m *telemetry
 		defer close(done)
 		err := comp.Run(cctx, cfg.CompactEvery, func(r compaction.Report, err error) {
 			if err != nil {
-				log.Warn("compaction run failed; the next run tries again", "err", err)
+				log.Warn("compaction run failed; the next run tries again", "err", err, "duration_ms", r.Duration.Milliseconds())
 				return
 			}
 			log.Info("compaction", "files_rewritten", r.FilesRewritten, "files_written", r.FilesWritten,
+				"duration_ms", r.Duration.Milliseconds(),
 				"conflicts", r.Conflicts, "groups_given_up", r.GroupsGivenUp,
 				"snapshots_expired", r.SnapshotsExpired, "orphans_removed", len(r.Orphans))
 		})
