@@ -1,0 +1,258 @@
+package iceberg_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	icecatalog "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/testserver"
+)
+
+// icebirdTable is one table for testdata/icebird/read.mjs.
+type icebirdTable struct {
+	TableURL     string `json:"table_url"`
+	MetadataFile string `json:"metadata_file"`
+	S3Endpoint   string `json:"s3_endpoint,omitempty"`
+}
+
+type icebirdResult struct {
+	Table string           `json:"table"`
+	Rows  []map[string]any `json:"rows"`
+	Files []struct {
+		Path        string         `json:"path"`
+		Partition   map[string]any `json:"partition"`
+		RecordCount string         `json:"record_count"`
+	} `json:"files"`
+}
+
+// readWithIcebird reads tables with icebird (JavaScript: its own metadata,
+// Avro and Parquet readers), resolving every location literally. .ci/run
+// installs it (npm ci --prefix testdata/icebird); without it the test fails
+// under CI and is skipped elsewhere.
+func readWithIcebird(t *testing.T, tables ...icebirdTable) []icebirdResult {
+	t.Helper()
+	dir, err := filepath.Abs("../testdata/icebird")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := exec.LookPath("node")
+	if _, serr := os.Stat(filepath.Join(dir, "node_modules", "icebird")); err != nil || serr != nil {
+		msg := "node or icebird missing: run npm ci --prefix testdata/icebird"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	arg, err := json.Marshal(tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, filepath.Join(dir, "read.mjs"), string(arg))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("icebird: %v\n%s", err, stderr.String())
+	}
+	var res []icebirdResult
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 256<<20)
+	for sc.Scan() {
+		var r icebirdResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+	}
+	if len(res) != len(tables) {
+		t.Fatalf("icebird read %d tables of %d\n%s", len(res), len(tables), stderr.String())
+	}
+	return res
+}
+
+func icebirdOf(t *testing.T, tbl *table.Table, s3Endpoint string) icebirdTable {
+	t.Helper()
+	return icebirdTable{TableURL: tbl.Location(), MetadataFile: path.Base(tbl.MetadataLocation()), S3Endpoint: s3Endpoint}
+}
+
+// checkIcebird compares what icebird read with the rows produced: the row
+// count, the (currency, merchant) partitions in the manifests and in the
+// rows, and the per-currency sums of amount.
+func checkIcebird(t *testing.T, name string, got icebirdResult, want []row) {
+	t.Helper()
+	wantParts, gotParts, gotRowParts := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	wantSum, gotSum := map[string]int64{}, map[string]int64{}
+	for _, r := range want {
+		wantParts[r.currency+"\x00"+r.merchant] = true
+		wantSum[r.currency] += r.cents
+	}
+	if len(got.Rows) != len(want) {
+		t.Errorf("%s: icebird read %d rows, want %d", name, len(got.Rows), len(want))
+	}
+	for _, r := range got.Rows {
+		cur, _ := r["currency"].(string)
+		mer, _ := r["merchant_id"].(string)
+		gotRowParts[cur+"\x00"+mer] = true
+		amt, ok := r["amount"].(float64)
+		if !ok {
+			t.Fatalf("%s: amount %v (%T)", name, r["amount"], r["amount"])
+		}
+		gotSum[cur] += int64(math.Round(amt * 100))
+	}
+	var records int64
+	for _, f := range got.Files {
+		cur, _ := f.Partition["currency"].(string)
+		mer, ok := f.Partition["merchant_id"].(string)
+		if !ok {
+			// A file of a spec without merchant_id: take it from the rows.
+			continue
+		}
+		gotParts[cur+"\x00"+mer] = true
+		var n int64
+		fmt.Sscan(f.RecordCount, &n)
+		records += n
+	}
+	for p := range wantParts {
+		if !gotRowParts[p] {
+			t.Errorf("%s: no row of partition %q", name, p)
+		}
+	}
+	for p := range gotParts {
+		if !wantParts[p] {
+			t.Errorf("%s: manifest partition %q was not produced", name, p)
+		}
+	}
+	if len(gotRowParts) != len(wantParts) {
+		t.Errorf("%s: rows in %d partitions, want %d", name, len(gotRowParts), len(wantParts))
+	}
+	for c, s := range wantSum {
+		if gotSum[c] != s {
+			t.Errorf("%s: %s sum %d cents, want %d", name, c, gotSum[c], s)
+		}
+	}
+}
+
+// TestTablesReadByIcebird reads floe's tables with icebird: odd merchant
+// ids on a local and an S3 warehouse, a compacted table (files written by
+// iceberg-go's writer), and a table with files of two partition specs.
+func TestTablesReadByIcebird(t *testing.T) {
+	ctx := t.Context()
+	mem := checkedMem(t)
+	dir := t.TempDir()
+	var tables []icebirdTable
+	var names []string
+	var wants [][]row
+	add := func(name string, tbl *table.Table, s3 string, want []row) {
+		tables = append(tables, icebirdOf(t, tbl, s3))
+		names = append(names, name)
+		wants = append(wants, want)
+	}
+	newTable := func(name, wh string, props map[string]string) (icecatalog.Catalog, *iceberg.Writer) {
+		cat := openCat(t, "sqlite://"+filepath.Join(dir, name+".db"), wh, props)
+		if _, err := catalog.EnsureTable(ctx, cat, ident, testSchema(), testSpec(), nil); err != nil {
+			t.Fatal(err)
+		}
+		w, err := iceberg.NewWriter(ctx, cat, ident, noWait()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cat, w
+	}
+	// The long merchant id is left out of the compacted table: iceberg-go's
+	// writer (compaction's) cannot write its 400-byte directory name.
+	short := oddMerchants[:len(oddMerchants)-1]
+
+	// Odd merchant ids, local warehouse, two commits.
+	{
+		_, w := newTable("local", filepath.Join(dir, "wh-local"), nil)
+		a, b := rows(0, 0, 60, currencies, oddMerchants), rows(0, 60, 45, currencies, oddMerchants)
+		commitRows(t, w, mem, a)
+		commitRows(t, w, mem, b)
+		add("local", w.Table(), "", append(a, b...))
+	}
+	// The same on S3.
+	{
+		srv := testserver.StartS3(t)
+		srv.CreateBucket(t, "lake")
+		_, w := newTable("s3", "s3://lake/wh", srv.Props())
+		a := rows(0, 0, 60, currencies, oddMerchants)
+		commitRows(t, w, mem, a)
+		add("s3", w.Table(), srv.Endpoint, a)
+	}
+	// Compacted: small files rewritten by iceberg-go's writer.
+	{
+		cat, w := newTable("compacted", filepath.Join(dir, "wh-compacted"), nil)
+		var all []row
+		for i := range 3 {
+			rs := rows(0, int64(i*30), 30, currencies, short)
+			commitRows(t, w, mem, rs)
+			all = append(all, rs...)
+		}
+		comp, err := compaction.New(cat, ident, compaction.Options{SkipExpire: true, SkipOrphans: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := comp.RunOnce(ctx)
+		if err != nil || rep.FilesRewritten == 0 {
+			t.Fatalf("compaction: %+v %v", rep, err)
+		}
+		tbl, err := cat.LoadTable(ctx, ident)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add("compacted", tbl, "", all)
+	}
+	// Two partition specs: merchant_id dropped from the spec after a commit.
+	{
+		cat, w := newTable("specs", filepath.Join(dir, "wh-specs"), nil)
+		a := rows(0, 0, 30, currencies, oddMerchants)
+		commitRows(t, w, mem, a)
+		tbl, err := cat.LoadTable(ctx, ident)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := tbl.NewTransaction()
+		if err := tx.UpdateSpec(true).RemoveField("merchant_id").Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b := rows(0, 30, 30, currencies, oddMerchants)
+		commitRows(t, w, mem, b)
+		if n := len(w.Table().Metadata().PartitionSpecs()); n != 2 {
+			t.Fatalf("%d partition specs", n)
+		}
+		add("two specs", w.Table(), "", append(a, b...))
+	}
+
+	res := readWithIcebird(t, tables...)
+	for i, r := range res {
+		checkIcebird(t, names[i], r, wants[i])
+	}
+}
+
+// commitRows commits rs as one batch continuing the group's offsets.
+func commitRows(t *testing.T, w *iceberg.Writer, mem memory.Allocator, rs []row) {
+	t.Helper()
+	if _, err := w.Commit(t.Context(), batch(t, mem, w, "g", rs)); err != nil {
+		t.Fatal(err)
+	}
+}
