@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	iceberggo "github.com/apache/iceberg-go"
 	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
@@ -241,6 +242,35 @@ func TestTablesReadByIcebird(t *testing.T) {
 			t.Fatalf("%d partition specs", n)
 		}
 		add("two specs", w.Table(), "", append(a, b...))
+	}
+
+	// Three schema versions (as payment v1 -> v2 -> v3 evolve the table):
+	// columns added, one widened, one made optional, a commit under each.
+	{
+		_, w := newTable("schemas", filepath.Join(dir, "wh-schemas"), nil)
+		a := rows(0, 0, 30, currencies, oddMerchants)
+		commitRows(t, w, mem, a)
+		if err := w.Evolve(ctx, []iceberg.Change{
+			{Kind: iceberg.AddColumn, Name: "channel", Type: iceberggo.PrimitiveTypes.String},
+			{Kind: iceberg.AddColumn, Name: "fee_bps", Type: iceberggo.PrimitiveTypes.Int32},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b := rows(0, 30, 30, currencies, oddMerchants)
+		commitRows(t, w, mem, b)
+		if err := w.Evolve(ctx, []iceberg.Change{
+			{Kind: iceberg.Widen, Name: "fee_bps", Type: iceberggo.PrimitiveTypes.Int64},
+			{Kind: iceberg.AddColumn, Name: "country", Type: iceberggo.PrimitiveTypes.String},
+			{Kind: iceberg.MakeOptional, Name: "event_time"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		c := rows(0, 60, 30, currencies, oddMerchants)
+		commitRows(t, w, mem, c)
+		if n := len(w.Table().Metadata().Schemas()); n != 3 {
+			t.Fatalf("%d schemas, want 3", n)
+		}
+		add("schema versions", w.Table(), "", append(append(a, b...), c...))
 	}
 
 	res := readWithIcebird(t, tables...)
