@@ -6,7 +6,16 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/floe ./cmd/floe
+# The build context has no .git (.dockerignore), so the version and commit
+# `floe version` prints come in as build arguments:
+#   docker build --build-arg VERSION=v1.2.3 --build-arg COMMIT=$(git rev-parse HEAD) .
+ARG VERSION=""
+ARG COMMIT=""
+# -s -w: no symbol table or DWARF (smaller image; panics keep their stack
+# traces, which come from the pclntab, not from the symbols).
+RUN CGO_ENABLED=1 go build -trimpath \
+      -ldflags="-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
+      -o /out/floe ./cmd/floe
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -18,5 +27,7 @@ RUN apt-get update \
 COPY --from=build /out/floe /usr/local/bin/floe
 USER floe
 WORKDIR /data
+# floe run's /healthz, /readyz and /metrics (--http).
+EXPOSE 9464
 ENTRYPOINT ["floe"]
 CMD ["help"]

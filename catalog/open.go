@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	icecatalog "github.com/apache/iceberg-go/catalog"
+
+	sredact "github.com/floe-io/floe/internal/redact"
 )
 
 // Name is the catalog name recorded in every row of the SQL catalog. All
@@ -47,7 +49,7 @@ var ErrUnsupportedURI = errors.New("unsupported catalog uri")
 func Open(ctx context.Context, uri, warehouse string, props map[string]string) (icecatalog.Catalog, error) {
 	scheme, _, ok := strings.Cut(uri, ":")
 	if !ok || uri == "" {
-		return nil, fmt.Errorf("%w %q: catalog.uri must look like sqlite:///abs/path/catalog.db, postgres://host/db, https://rest-catalog or glue://", ErrUnsupportedURI, uri)
+		return nil, fmt.Errorf("%w %q: catalog.uri must look like sqlite:///abs/path/catalog.db, postgres://host/db, https://rest-catalog or glue://", ErrUnsupportedURI, redact(uri))
 	}
 
 	switch scheme = strings.ToLower(scheme); scheme {
@@ -122,19 +124,12 @@ func normalizeWarehouse(warehouse string) (string, error) {
 	return "file://" + filepath.ToSlash(abs), nil
 }
 
-// redact hides a password and any query string (which may hold tokens) in a
-// URI so it can appear in an error.
+// redact hides a password and secret query parameters (tokens) in a URI so
+// it can appear in an error.
 func redact(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "..."
-	}
-	if u.User == nil {
-		return u.String()
-	}
-
-	return u.Redacted()
+	// The password of the user info and secret-looking query parameters
+	// go; the rest helps whoever reads the error. redact.URL never fails,
+	// so a URI that does not parse (the likeliest to be in an error) is
+	// redacted too.
+	return sredact.URL(uri)
 }

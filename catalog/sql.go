@@ -110,14 +110,14 @@ func sqliteDSN(uri string) (dsn string, memory bool, err error) {
 
 	path, query, _ := strings.Cut(strings.TrimPrefix(rest, "//"), "?")
 	if path == "" {
-		return "", false, fmt.Errorf("%w %q: catalog.uri has no database path", ErrUnsupportedURI, uri)
+		return "", false, fmt.Errorf("%w %q: catalog.uri has no database path", ErrUnsupportedURI, redact(uri))
 	}
 	abs, err := filepath.Abs(filepath.FromSlash(path))
 	if err != nil {
-		return "", false, fmt.Errorf("catalog.uri %q: %w", uri, err)
+		return "", false, fmt.Errorf("catalog.uri %q: %w", redact(uri), err)
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return "", false, fmt.Errorf("catalog.uri %q: create directory: %w", uri, err)
+		return "", false, fmt.Errorf("catalog.uri %q: create directory: %w", redact(uri), err)
 	}
 
 	dsn = "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + sqlitePragmas

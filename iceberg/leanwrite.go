@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	iceberggo "github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -559,7 +560,12 @@ func icebergBounds(buf []byte, c *pqColumn, st *chunkStats, m metricsMode) (out,
 		buf, hi = appendBound(buf, func(b []byte) []byte { return binary.LittleEndian.AppendUint32(b, uint32(st.maxI)) })
 		return buf, lo, hi
 	case pqDecimal:
-		l, h = decimalBytes(st.minI), decimalBytes(st.maxI)
+		var err1, err2 error
+		l, err1 = iceberggo.DecimalLiteral{Val: decimal128.FromI64(st.minI), Scale: int(c.scale)}.MarshalBinary()
+		h, err2 = iceberggo.DecimalLiteral{Val: decimal128.FromI64(st.maxI), Scale: int(c.scale)}.MarshalBinary()
+		if err1 != nil || err2 != nil {
+			return buf, nil, nil // cannot happen: it encodes any value
+		}
 	default:
 		buf, lo = appendBound(buf, func(b []byte) []byte { return binary.LittleEndian.AppendUint64(b, uint64(st.minI)) })
 		buf, hi = appendBound(buf, func(b []byte) []byte { return binary.LittleEndian.AppendUint64(b, uint64(st.maxI)) })
@@ -578,19 +584,6 @@ func appendBound(buf []byte, add func([]byte) []byte) ([]byte, []byte) {
 	start := len(buf)
 	buf = add(buf)
 	return buf, buf[start:len(buf):len(buf)]
-}
-
-// decimalBytes is v as the minimal big-endian two's complement.
-func decimalBytes(v int64) []byte {
-	b := binary.BigEndian.AppendUint64(nil, uint64(v))
-	for len(b) > 1 {
-		if (b[0] == 0 && b[1]&0x80 == 0) || (b[0] == 0xff && b[1]&0x80 != 0) {
-			b = b[1:]
-			continue
-		}
-		break
-	}
-	return b
 }
 
 // truncateUTF8 keeps the first n code points of s.

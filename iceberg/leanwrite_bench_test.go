@@ -16,6 +16,33 @@ import (
 // a 100,000-row batch of the contract table's columns spread over 3,000
 // partitions, as at 1,000 merchants; every partition becomes one file.
 func BenchmarkLeanEncode(b *testing.B) {
+	p, rec := leanBenchInput(b, 100_000, 3_000)
+	defer rec.Release()
+	enc, err := getEncoder(p.layout.codec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tiny := range []int{0, 128, 256, 512, 1024} {
+		b.Run(fmt.Sprint("tiny=", tiny), func(b *testing.B) {
+			defer func(old int) { tinyChunk = old }(tinyChunk)
+			tinyChunk = tiny
+			benchEncode(b, p, rec, enc)
+		})
+	}
+}
+
+// BenchmarkParquetGoEncode is BenchmarkLeanEncode's input through
+// parquet-go's writer (parquetgo_bench_test.go).
+func BenchmarkParquetGoEncode(b *testing.B) {
+	p, rec := leanBenchInput(b, 100_000, 3_000)
+	defer rec.Release()
+	benchEncodeParquetGo(b, p, rec)
+}
+
+// leanBenchInput builds a batch of the contract table's columns, rows
+// rows spread over parts (currency, merchant_id) partitions, and the lean
+// plan that writes it (zstd fastest).
+func leanBenchInput(tb testing.TB, rows, parts int) (*leanPlan, arrow.RecordBatch) {
 	sc := iceberggo.NewSchema(0,
 		iceberggo.NestedField{ID: 1, Name: "transaction_id", Type: iceberggo.PrimitiveTypes.String, Required: true},
 		iceberggo.NestedField{ID: 2, Name: "event_time", Type: iceberggo.PrimitiveTypes.TimestampTz, Required: true},
@@ -32,10 +59,10 @@ func BenchmarkLeanEncode(b *testing.B) {
 	)
 	asc, err := table.SchemaToArrowSchema(sc, nil, true, false)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	const rows, parts = 100_000, 3_000
 	bld := array.NewRecordBuilder(memory.NewGoAllocator(), asc)
+	defer bld.Release()
 	for i := range rows {
 		p := (i * 7919) % parts
 		bld.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("tx-%036d", i))
@@ -52,7 +79,6 @@ func BenchmarkLeanEncode(b *testing.B) {
 		bld.Field(11).(*array.TimestampBuilder).Append(arrow.Timestamp(1_700_000_000_000_000))
 	}
 	rec := bld.NewRecordBatch()
-	defer rec.Release()
 
 	l := pqLayout{codec: pqCodec{id: codecZstd, level: 1}, pageBytes: 1 << 20, pageRows: 20000}
 	var colIdx []int
@@ -74,18 +100,7 @@ func BenchmarkLeanEncode(b *testing.B) {
 		colIdx = append(colIdx, i)
 	}
 	l.codec.level = 1 // zstd.SpeedFastest
-	p := &leanPlan{layout: l, colIdx: colIdx, parts: []leanPart{{fieldID: 1000, name: "currency", col: 4}, {fieldID: 1001, name: "merchant_id", col: 6}}}
-	enc, err := getEncoder(l.codec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, tiny := range []int{0, 128, 256, 512, 1024} {
-		b.Run(fmt.Sprint("tiny=", tiny), func(b *testing.B) {
-			defer func(old int) { tinyChunk = old }(tinyChunk)
-			tinyChunk = tiny
-			benchEncode(b, p, rec, enc)
-		})
-	}
+	return &leanPlan{layout: l, colIdx: colIdx, parts: []leanPart{{fieldID: 1000, name: "currency", col: 4}, {fieldID: 1001, name: "merchant_id", col: 6}}}, rec
 }
 
 func benchEncode(b *testing.B, p *leanPlan, rec arrow.RecordBatch, enc *pqEncoder) {

@@ -23,6 +23,23 @@ import (
 //	floe bench --events 300000 --triggers 10s --merchants 1000 --data-dir /dev/shm/keep
 //	FLOE_BENCH_RUN=$(ls -d /dev/shm/keep/run-*) go test -run '^$' -bench LeanEncodeTable ./iceberg
 func BenchmarkLeanEncodeTable(b *testing.B) {
+	plan, rec := leanBenchTable(b)
+	enc, err := getEncoder(plan.layout.codec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, sp := range []int{1024, 4096, 16384} {
+		b.Run(fmt.Sprint("smallPage=", sp), func(b *testing.B) {
+			defer func(old int) { smallPage = old }(smallPage)
+			smallPage = sp
+			benchEncode(b, plan, rec, enc)
+		})
+	}
+}
+
+// leanBenchTable reads 200,000 rows of a kept floe bench run's table
+// (FLOE_BENCH_RUN), shuffled, and the lean plan that writes them.
+func leanBenchTable(b *testing.B) (*leanPlan, arrow.RecordBatch) {
 	dir := os.Getenv("FLOE_BENCH_RUN")
 	if dir == "" {
 		b.Skip("FLOE_BENCH_RUN: a floe bench run directory (catalog.db, warehouse)")
@@ -73,15 +90,12 @@ func BenchmarkLeanEncodeTable(b *testing.B) {
 	if plan == nil {
 		b.Fatal(why)
 	}
-	enc, err := getEncoder(plan.layout.codec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, sp := range []int{1024, 4096, 16384} {
-		b.Run(fmt.Sprint("smallPage=", sp), func(b *testing.B) {
-			defer func(old int) { smallPage = old }(smallPage)
-			smallPage = sp
-			benchEncode(b, plan, rec, enc)
-		})
-	}
+	return plan, rec
+}
+
+// BenchmarkParquetGoEncodeTable is BenchmarkLeanEncodeTable's input
+// through parquet-go's writer (parquetgo_bench_test.go).
+func BenchmarkParquetGoEncodeTable(b *testing.B) {
+	plan, rec := leanBenchTable(b)
+	benchEncodeParquetGo(b, plan, rec)
 }

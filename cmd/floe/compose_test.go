@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // compose is the part of docker-compose.yml this test reads.
@@ -33,6 +33,8 @@ type composeService struct {
 	Volumes     []string       `yaml:"volumes"`
 	Profiles    []string       `yaml:"profiles"`
 	Ports       []string       `yaml:"ports"`
+	Hostname    string         `yaml:"hostname"`
+	PullPolicy  string         `yaml:"pull_policy"`
 }
 
 const repoRoot = "../.."
@@ -264,6 +266,72 @@ func TestComposeAgreesWithFloe(t *testing.T) {
 		t.Errorf("spark profiles %v, want [spark]", p)
 	}
 
+	// The REST catalog's SQLite file is on a named volume (it must live as
+	// long as MinIO's data), mounted where the image's user can write.
+	catURI := restSvc.Environment["CATALOG_URI"]
+	dbFile := strings.TrimPrefix(catURI, "jdbc:sqlite:file:")
+	if dbFile == catURI || !strings.HasPrefix(dbFile, "/") {
+		t.Errorf("REST catalog CATALOG_URI %q is not a SQLite file", catURI)
+	}
+	onVolume := false
+	for _, v := range restSvc.Volumes {
+		src, dst, _ := strings.Cut(v, ":")
+		dst, _, _ = strings.Cut(dst, ":")
+		if _, named := c.Volumes[src]; named && strings.HasPrefix(dbFile, strings.TrimSuffix(dst, "/")+"/") {
+			onVolume = true
+		}
+	}
+	if !onVolume || strings.HasPrefix(dbFile, "/tmp/") {
+		t.Errorf("the REST catalog's %s is not on a named volume (%v): re-creating the container loses the catalog while MinIO keeps the data", dbFile, restSvc.Volumes)
+	}
+
+	// floe publishes its HTTP port and is health-checked through it.
+	_, httpPort, _ := strings.Cut(cfg.HTTP, ":")
+	if !slicesHasPrefix(floe.Ports, httpPort+":"+httpPort) {
+		t.Errorf("floe does not publish --http port %s: %v", httpPort, floe.Ports)
+	}
+	hc, _ := floe.Healthcheck["test"].([]any)
+	hcText := ""
+	for _, a := range hc {
+		hcText += " " + a.(string)
+	}
+	if !strings.Contains(hcText, "/"+httpPort) || !strings.Contains(hcText, "/readyz") {
+		t.Errorf("floe's health check %q does not ask /readyz on port %s", hcText, httpPort)
+	}
+
+	// One image build: the floe service builds floe:local, the producer
+	// uses it and never tries to pull it.
+	builds := 0
+	for name, s := range c.Services {
+		if s.Build != nil {
+			builds++
+			if name != "floe" {
+				t.Errorf("service %s builds an image; only floe should", name)
+			}
+		}
+	}
+	if builds != 1 || prod.Image != floe.Image || prod.PullPolicy != "never" {
+		t.Errorf("want one build (floe) and the producer on the same image with pull_policy never: %d builds, images %q %q, pull_policy %q",
+			builds, floe.Image, prod.Image, prod.PullPolicy)
+	}
+
+	// Spark: the image's entrypoint starts a worker against
+	// spark://spark-iceberg:7077, so the container must be that host, and
+	// the settings of the image's spark-defaults.conf that it relies on
+	// must survive our file mounted over it.
+	sparkSvc := svc("spark")
+	if spark["spark.master"] != "spark://"+sparkSvc.Hostname+":7077" || sparkSvc.Hostname != "spark-iceberg" {
+		t.Errorf("spark.master %q, Spark's host name %q: the image's worker connects to spark://spark-iceberg:7077", spark["spark.master"], sparkSvc.Hostname)
+	}
+	for k, want := range map[string]string{
+		"spark.eventLog.enabled": "true", "spark.eventLog.dir": "/home/iceberg/spark-events",
+		"spark.history.fs.logDirectory": "/home/iceberg/spark-events",
+	} {
+		if spark[k] != want {
+			t.Errorf("deploy/spark/spark-defaults.conf: %s = %q, the image's is %q", k, spark[k], want)
+		}
+	}
+
 	// The image floe runs from: a multi-stage cgo build.
 	df, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
 	if err != nil {
@@ -271,6 +339,21 @@ func TestComposeAgreesWithFloe(t *testing.T) {
 	}
 	if n := bytes.Count(df, []byte("\nFROM ")) + bytes.Count(df[:min(len(df), 5)], []byte("FROM ")); n < 2 || !bytes.Contains(df, []byte("CGO_ENABLED=1")) {
 		t.Error("Dockerfile is not a multi-stage cgo build")
+	}
+	if !regexp.MustCompile(`(?m)^EXPOSE\s+` + httpPort + `\b`).Match(df) {
+		t.Errorf("Dockerfile does not EXPOSE floe's --http port %s", httpPort)
+	}
+	if !bytes.Contains(df, []byte("-s -w")) {
+		t.Error("the image's binary is not stripped (-ldflags -s -w)")
+	}
+	di, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{".git", "node_modules"} {
+		if !regexp.MustCompile(`(?m)^(\*\*/)?` + regexp.QuoteMeta(want) + `/?$`).Match(di) {
+			t.Errorf(".dockerignore does not leave out %s", want)
+		}
 	}
 }
 

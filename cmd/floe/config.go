@@ -5,13 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/floe-io/floe/internal/redact"
 )
 
 // Config is every setting of `floe run` (and the subset other commands
@@ -36,7 +39,7 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	HTTP            string
-	KafkaConfig     string
+	Kafka           kafkaConfig
 	// Limits and error handling (issue 6).
 	MaxRecordBytes        int64
 	MaxBufferBytes        int64
@@ -93,6 +96,15 @@ type option struct {
 	get    func() string
 	secret bool
 	isBool bool // a flag that needs no value: --dry-run
+	// fromFlag, when set, takes a command-line value instead of set (a
+	// repeatable flag, or one that refuses secrets on a command line).
+	fromFlag func(string) error
+	// fromYAML, when set, takes the YAML node whatever its kind (a map).
+	fromYAML func(*yaml.Node) error
+	// redacted: get already hides the secrets in the value.
+	redacted bool
+	// kind names the value in --help: string, duration, size, int.
+	kind string
 }
 
 func (o option) env() string {
@@ -100,7 +112,7 @@ func (o option) env() string {
 }
 
 func stringOpt(name, usage string, p *string) option {
-	return option{name: name, usage: usage,
+	return option{name: name, usage: usage, kind: "string",
 		set: func(s string) error { *p = s; return nil },
 		get: func() string { return *p }}
 }
@@ -119,7 +131,7 @@ func boolOpt(name, usage string, p *bool) option {
 }
 
 func durationOpt(name, usage string, p *time.Duration) option {
-	return option{name: name, usage: usage,
+	return option{name: name, usage: usage, kind: "duration",
 		set: func(s string) error {
 			d, err := time.ParseDuration(s)
 			if err != nil {
@@ -132,7 +144,7 @@ func durationOpt(name, usage string, p *time.Duration) option {
 }
 
 func intOpt(name, usage string, p *int64) option {
-	return option{name: name, usage: usage,
+	return option{name: name, usage: usage, kind: "int",
 		set: func(s string) error {
 			n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
 			if err != nil {
@@ -145,7 +157,7 @@ func intOpt(name, usage string, p *int64) option {
 }
 
 func sizeOpt(name, usage string, p *int64) option {
-	return option{name: name, usage: usage,
+	return option{name: name, usage: usage, kind: "size",
 		set: func(s string) error {
 			n, err := parseSize(s)
 			if err != nil {
@@ -214,7 +226,7 @@ func (c *Config) runOptions() []option {
 		stringOpt("log-format", "text|json", &c.LogFormat),
 		durationOpt("shutdown-timeout", "how long the final commit may take after SIGTERM", &c.ShutdownTimeout),
 		stringOpt("http", `listen address of /healthz, /readyz and /metrics ("" turns it off)`, &c.HTTP),
-		stringOpt("kafka-config", "extra librdkafka properties, key=value[,key=value] (e.g. session.timeout.ms=10000)", &c.KafkaConfig),
+		c.Kafka.option(),
 		sizeOpt("max-record-bytes", "records larger than this (key + value) are dead-lettered as too_large", &c.MaxRecordBytes),
 		sizeOpt("max-buffer-bytes", "memory the buffered rows may take before floe commits and stops fetching until done", &c.MaxBufferBytes),
 		intOpt("max-batch-partitions", "commit early when a batch spans this many table partitions (data files)", &c.MaxBatchPartitions),
@@ -235,7 +247,8 @@ func load(name string, opts []option, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var configPath string
-	fs.StringVar(&configPath, "config", "", "YAML config file; keys are the flag names")
+	fs.StringVar(&configPath, "config", "", "YAML config file; keys are the flag names (env FLOE_CONFIG)")
+	fs.Usage = func() { printUsage(stderr, name, opts) }
 	type setFlag struct {
 		opt   option
 		value string
@@ -274,9 +287,17 @@ func load(name string, opts []option, args []string, getenv func(string) string,
 		}
 	}
 	for _, f := range fromFlags {
-		if err := f.opt.set(f.value); err != nil {
+		set := f.opt.set
+		if f.opt.fromFlag != nil {
+			set = f.opt.fromFlag
+		}
+		if err := set(f.value); err != nil {
 			errs = append(errs, fmt.Errorf("--%s: %w", f.opt.name, err))
 		}
+	}
+	// Passwords in URL-valued settings (user info) are secrets too.
+	for _, o := range opts {
+		secrets.AddURL(o.get())
 	}
 	// Bad values are returned with the remaining arguments so the caller
 	// can add its validation's findings and report everything at once.
@@ -308,6 +329,12 @@ func loadYAML(path string, byName map[string]option) []error {
 		o, ok := byName[k]
 		if !ok {
 			errs = append(errs, fmt.Errorf("--config %s: line %d: unknown setting %q", path, node.Line, k))
+			continue
+		}
+		if o.fromYAML != nil {
+			if err := o.fromYAML(&node); err != nil {
+				errs = append(errs, fmt.Errorf("--%s (from %s line %d): %w", k, path, node.Line, err))
+			}
 			continue
 		}
 		if node.Kind != yaml.ScalarNode {
@@ -342,8 +369,8 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("--keyring: %w", err))
 		}
 	}
-	if c.RegistryURL != "" && !strings.HasPrefix(c.RegistryURL, "http://") && !strings.HasPrefix(c.RegistryURL, "https://") {
-		errs = append(errs, fmt.Errorf("--registry-url: must start with http:// or https://, got %q", c.RegistryURL))
+	if c.RegistryURL != "" {
+		errs = append(errs, checkHTTPURL("registry-url", c.RegistryURL))
 	}
 	if c.Table != "" && !strings.Contains(c.Table, ".") {
 		errs = append(errs, fmt.Errorf("--table: want namespace.name, got %q", c.Table))
@@ -402,9 +429,6 @@ func (c *Config) validate() error {
 	if c.KeyringReloadInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--keyring-reload-interval: must be positive, got %s", c.KeyringReloadInterval))
 	}
-	if _, err := parseKafkaConfig(c.KafkaConfig); err != nil {
-		errs = append(errs, fmt.Errorf("--kafka-config: %w", err))
-	}
 	errs = append(errs, c.Storage.validate())
 	if c.DLQTopic == "" && c.Topic != "" {
 		c.DLQTopic = c.Topic + ".dlq"
@@ -421,33 +445,24 @@ type usageError struct{ err error }
 func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
-// reservedKafka are librdkafka properties floe sets itself: overriding them
-// would break exactly-once.
-var reservedKafka = map[string]bool{
-	"enable.auto.commit": true, "enable.auto.offset.store": true, "group.id": true,
-	"bootstrap.servers": true, "enable.idempotence": true,
-	// Secrets never go on a command line: see transport.go.
-	"sasl.password": true, "ssl.key.password": true,
-}
-
-// parseKafkaConfig reads "k=v,k=v".
-func parseKafkaConfig(s string) (map[string]string, error) {
-	out := map[string]string{}
-	if strings.TrimSpace(s) == "" {
-		return out, nil
+// checkHTTPURL checks that v is an absolute http(s) URL. Its errors show
+// the URL with the password of any user info redacted, and never the URL
+// parser's own error (it quotes the whole URL).
+func checkHTTPURL(name, v string) error {
+	shown := redact.URL(v)
+	if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+		return fmt.Errorf("--%s: must start with http:// or https://, got %q", name, shown)
 	}
-	var errs []error
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		k = strings.TrimSpace(k)
-		switch {
-		case !ok || k == "":
-			errs = append(errs, fmt.Errorf("want key=value, got %q", kv))
-		case reservedKafka[k]:
-			errs = append(errs, fmt.Errorf("%s is set by floe (use the dedicated option)", k))
-		default:
-			out[k] = strings.TrimSpace(v)
+	u, err := url.Parse(v)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
 		}
+		return fmt.Errorf("--%s: %q is not a URL: %s", name, shown, redact.URL(err.Error()))
 	}
-	return out, errors.Join(errs...)
+	if u.Host == "" {
+		return fmt.Errorf("--%s: %q has no host", name, shown)
+	}
+	return nil
 }

@@ -169,7 +169,7 @@ func TestStorageSecretsOnlyFromFileOrEnv(t *testing.T) {
 	if err := os.WriteFile(tok, []byte("tkn"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err = (&storageConfig{CatalogTokenFile: tok, CatalogPrefix: "p", CatalogSigV4: "true"}).props(envFrom(map[string]string{envCatalogCredential: "id:sec"}))
+	p, err = (&storageConfig{CatalogTokenFile: tok, CatalogPrefix: "p", CatalogSigV4: true}).props(envFrom(map[string]string{envCatalogCredential: "id:sec"}))
 	if err != nil || p["token"] != "tkn" || p["credential"] != "id:sec" || p["prefix"] != "p" || p["rest.sigv4-enabled"] != "true" {
 		t.Fatalf("REST props %v, err %v", p, err)
 	}

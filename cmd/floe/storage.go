@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/floe-io/floe/catalog"
@@ -28,14 +27,14 @@ type storageConfig struct {
 	S3Region              string
 	S3AccessKeyID         string
 	S3SecretAccessKeyFile string
-	S3VirtualHosted       string // "true": bucket.host addressing even with an endpoint
+	S3VirtualHosted       bool // bucket.host addressing even with an endpoint
 
 	CatalogTokenFile      string
 	CatalogCredentialFile string
 	CatalogOAuth2URI      string
 	CatalogScope          string
 	CatalogPrefix         string
-	CatalogSigV4          string // "true" signs REST requests with AWS SigV4
+	CatalogSigV4          bool // signs REST requests with AWS SigV4
 	CatalogSigningRegion  string
 	CatalogSigningName    string
 }
@@ -48,13 +47,13 @@ func (s *storageConfig) options() []option {
 		stringOpt("s3-region", "S3 region (default: AWS_REGION or the AWS config, else us-east-1)", &s.S3Region),
 		key,
 		stringOpt("s3-secret-access-key-file", "file holding the S3 secret access key", &s.S3SecretAccessKeyFile),
-		stringOpt("s3-virtual-hosted", "true: virtual-hosted addressing even with --s3-endpoint", &s.S3VirtualHosted),
+		boolOpt("s3-virtual-hosted", "virtual-hosted addressing (bucket.host) even with --s3-endpoint", &s.S3VirtualHosted),
 		stringOpt("catalog-token-file", "REST catalog: file holding a bearer token (or "+envCatalogToken+")", &s.CatalogTokenFile),
 		stringOpt("catalog-credential-file", "REST catalog: file holding OAuth2 client credentials id:secret (or "+envCatalogCredential+")", &s.CatalogCredentialFile),
 		stringOpt("catalog-oauth2-uri", "REST catalog: OAuth2 token endpoint (default <catalog>/v1/oauth/tokens)", &s.CatalogOAuth2URI),
 		stringOpt("catalog-scope", "REST catalog: OAuth2 scope", &s.CatalogScope),
 		stringOpt("catalog-prefix", "REST catalog: path prefix after /v1", &s.CatalogPrefix),
-		stringOpt("catalog-sigv4", "REST catalog: true signs requests with AWS SigV4", &s.CatalogSigV4),
+		boolOpt("catalog-sigv4", "REST catalog: sign requests with AWS SigV4", &s.CatalogSigV4),
 		stringOpt("catalog-signing-region", "REST catalog: SigV4 region", &s.CatalogSigningRegion),
 		stringOpt("catalog-signing-name", "REST catalog: SigV4 service name (default execute-api)", &s.CatalogSigningName),
 	}
@@ -62,13 +61,6 @@ func (s *storageConfig) options() []option {
 
 func (s *storageConfig) validate() error {
 	var errs []error
-	for name, v := range map[string]string{"s3-virtual-hosted": s.S3VirtualHosted, "catalog-sigv4": s.CatalogSigV4} {
-		if v != "" {
-			if _, err := strconv.ParseBool(v); err != nil {
-				errs = append(errs, fmt.Errorf("--%s: want true or false, got %q", name, v))
-			}
-		}
-	}
 	for name, p := range map[string]string{
 		"s3-secret-access-key-file": s.S3SecretAccessKeyFile,
 		"catalog-token-file":        s.CatalogTokenFile, "catalog-credential-file": s.CatalogCredentialFile,
@@ -80,8 +72,8 @@ func (s *storageConfig) validate() error {
 		}
 	}
 	for name, v := range map[string]string{"s3-endpoint": s.S3Endpoint, "catalog-oauth2-uri": s.CatalogOAuth2URI} {
-		if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
-			errs = append(errs, fmt.Errorf("--%s: must start with http:// or https://, got %q", name, v))
+		if v != "" {
+			errs = append(errs, checkHTTPURL(name, v))
 		}
 	}
 	return errors.Join(errs...)
@@ -99,11 +91,15 @@ func (s *storageConfig) props(getenv func(string) string) (map[string]string, er
 	}
 	set(catalog.PropS3Endpoint, s.S3Endpoint)
 	set(catalog.PropS3Region, s.S3Region)
-	set(catalog.PropS3ForceVirtualAddressing, s.S3VirtualHosted)
+	if s.S3VirtualHosted {
+		set(catalog.PropS3ForceVirtualAddressing, "true")
+	}
 	set("oauth2-server-uri", s.CatalogOAuth2URI)
 	set("scope", s.CatalogScope)
 	set("prefix", s.CatalogPrefix)
-	set("rest.sigv4-enabled", s.CatalogSigV4)
+	if s.CatalogSigV4 {
+		set("rest.sigv4-enabled", "true")
+	}
 	set("rest.signing-region", s.CatalogSigningRegion)
 	set("rest.signing-name", s.CatalogSigningName)
 
@@ -135,6 +131,7 @@ func (s *storageConfig) props(getenv func(string) string) (map[string]string, er
 // variable env. Both set is an error: which one wins would be a surprise.
 func secretFrom(getenv func(string) string, env, flagName, file string) (string, error) {
 	fromEnv := getenv(env)
+	secrets.Add(fromEnv)
 	if file == "" {
 		return fromEnv, nil
 	}
@@ -146,6 +143,7 @@ func secretFrom(getenv func(string) string, env, flagName, file string) (string,
 		return "", fmt.Errorf("--%s: %w", flagName, err)
 	}
 	v := strings.TrimSpace(string(b))
+	secrets.Add(v)
 	if v == "" {
 		return "", fmt.Errorf("--%s: %s is empty", flagName, file)
 	}

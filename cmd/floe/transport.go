@@ -93,8 +93,11 @@ func secret(file, env string, getenv func(string) string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		v := strings.TrimRight(string(b), "\r\n")
+		secrets.Add(v)
+		return v, nil
 	}
+	secrets.Add(getenv(env))
 	return getenv(env), nil
 }
 
@@ -112,7 +115,10 @@ func (t *transportConfig) kafkaProps(getenv func(string) string) (map[string]str
 		if err != nil {
 			return nil, fmt.Errorf("--kafka-sasl-password-file: %w", err)
 		}
-		p["sasl.username"], p["sasl.password"] = t.KafkaSASLUsername, pw
+		p["sasl.username"] = t.KafkaSASLUsername
+		if pw != "" {
+			p["sasl.password"] = pw
+		}
 	}
 	if t.KafkaCAFile != "" {
 		p["ssl.ca.location"] = t.KafkaCAFile
@@ -120,6 +126,7 @@ func (t *transportConfig) kafkaProps(getenv func(string) string) (map[string]str
 	if t.KafkaCertFile != "" {
 		p["ssl.certificate.location"], p["ssl.key.location"] = t.KafkaCertFile, t.KafkaKeyFile
 		if pw := getenv("FLOE_KAFKA_KEY_PASSWORD"); pw != "" {
+			secrets.Add(pw)
 			p["ssl.key.password"] = pw
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/internal/redact"
 	"github.com/floe-io/floe/keys"
 	"github.com/floe-io/floe/schema"
 )
@@ -93,7 +94,7 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	// A wrong base URL answers 404 for every schema id, which would
 	// dead-letter everything as unknown_schema: check it first.
 	if err := reg.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("registry %s: %w", w.RegistryURL, err)
+		return nil, fmt.Errorf("registry %s: %w", redact.URL(w.RegistryURL), err)
 	}
 	cat, err := catalog.Open(ctx, w.Catalog, w.Warehouse, w.CatalogProps)
 	if err != nil {
@@ -241,15 +242,15 @@ func reloadOnHUP(ctx context.Context, r *keys.Reloader, log *slog.Logger) {
 // connectionSettings turns the transport settings and --kafka-config into
 // librdkafka properties and registry options.
 func connectionSettings(cfg *Config, getenv func(string) string) (map[string]string, []schema.RegistryOption, error) {
-	kafka, err := parseKafkaConfig(cfg.KafkaConfig)
-	if err != nil {
-		return nil, nil, err
-	}
+	kafka := cfg.Kafka.Props()
 	sec, err := cfg.Transport.kafkaProps(getenv)
 	if err != nil {
 		return nil, nil, err
 	}
 	for k, v := range sec {
+		if have, ok := kafka[k]; ok && have != v {
+			return nil, nil, usageError{fmt.Errorf("--kafka-config sets %s, which the --kafka-* security options set too: use one", k)}
+		}
 		kafka[k] = v
 	}
 	reg, err := cfg.Transport.registryOptions(getenv)

@@ -27,11 +27,40 @@ func triggerTicks(rs []Result) plot.Ticker {
 	return ticks
 }
 
-// WriteChart draws latency (p50, p95, p99) and data files per commit and
-// average file size against the trigger interval (log scale), as a PNG.
+// latencyTitle says what the runs' latency measures: from the Kafka produce
+// timestamp (fixed-rate runs) or from the moment the pipeline polled the
+// record (max-rate runs, where everything was produced first), in both cases
+// to the commit that made the row visible.
+func latencyTitle(rs []Result) string {
+	from := map[string]bool{}
+	for _, r := range rs {
+		from[r.LatencyFrom] = true
+	}
+	switch {
+	case len(from) == 1 && from["produce"]:
+		return "event-to-visible latency: Kafka produce timestamp -> commit that made the row visible"
+	case len(from) == 1 && from["poll"]:
+		return "poll-to-visible latency: record polled by floe -> commit that made the row visible"
+	default:
+		return "latency to the commit that made the row visible (from produce or poll, see results)"
+	}
+}
+
+// WriteChart draws, against the trigger interval (log scale), throughput,
+// latency (p50, p95, p99, titled with what it measures) and data files per
+// commit with the average file size, as a PNG.
 func WriteChart(path string, rs []Result) error {
+	thr := plot.New()
+	thr.Title.Text = "throughput: events committed per second of the run"
+	thr.X.Label.Text = "trigger (log scale)"
+	thr.Y.Label.Text = "events/s"
+	thr.X.Scale = plot.LogScale{}
+	thr.X.Tick.Marker = triggerTicks(rs)
+	thr.Legend.Top = true
+	thr.Legend.Left = true
+
 	lat := plot.New()
-	lat.Title.Text = "event-to-visible latency vs trigger"
+	lat.Title.Text = latencyTitle(rs)
 	lat.X.Label.Text = "trigger (log scale)"
 	lat.Y.Label.Text = "latency (s)"
 	lat.X.Scale = plot.LogScale{}
@@ -61,6 +90,11 @@ func WriteChart(path string, rs []Result) error {
 		}
 		return xy
 	}
+	if err := plotutil.AddLinePoints(thr,
+		"events/s", series(func(r Result) float64 { return r.EventsPS }),
+	); err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
 	if err := plotutil.AddLinePoints(lat,
 		"p50", series(func(r Result) float64 { return r.LatencyP50Ms / 1000 }),
 		"p95", series(func(r Result) float64 { return r.LatencyP95Ms / 1000 }),
@@ -76,26 +110,30 @@ func WriteChart(path string, rs []Result) error {
 		return fmt.Errorf("chart: %w", err)
 	}
 
+	// The throughput axis is linear from zero, so runs compare by height.
+	thr.Y.Min = 0
+	if thr.Y.Max <= 0 {
+		thr.Y.Max = 1
+	}
 	// A log axis needs a positive, non-empty range: widen a single point.
-	for _, p := range []*plot.Plot{lat, files} {
-		for _, ax := range []*plot.Axis{&p.X, &p.Y} {
-			if !(ax.Min > 0) {
-				ax.Min = 0.001
-			}
-			if ax.Max <= ax.Min*1.5 {
-				ax.Min, ax.Max = ax.Min/2, ax.Max*2
-			}
+	for _, ax := range []*plot.Axis{&thr.X, &lat.X, &lat.Y, &files.X, &files.Y} {
+		if !(ax.Min > 0) {
+			ax.Min = 0.001
+		}
+		if ax.Max <= ax.Min*1.5 {
+			ax.Min, ax.Max = ax.Min/2, ax.Max*2
 		}
 	}
 
-	const w, h = 20 * vg.Centimeter, 24 * vg.Centimeter
+	const w, h = 20 * vg.Centimeter, 34 * vg.Centimeter
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Millimeter * 4, PadBottom: vg.Millimeter * 4, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 8}
-	plots := [][]*plot.Plot{{lat}, {files}}
+	tiles := draw.Tiles{Rows: 3, Cols: 1, PadTop: vg.Millimeter * 4, PadBottom: vg.Millimeter * 4, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 8}
+	plots := [][]*plot.Plot{{thr}, {lat}, {files}}
 	canvases := plot.Align(plots, tiles, dc)
-	lat.Draw(canvases[0][0])
-	files.Draw(canvases[1][0])
+	thr.Draw(canvases[0][0])
+	lat.Draw(canvases[1][0])
+	files.Draw(canvases[2][0])
 
 	f, err := os.Create(path)
 	if err != nil {

@@ -66,3 +66,23 @@ func TestTriggerTicks(t *testing.T) {
 		t.Error("no runs: want the log ticks")
 	}
 }
+
+// TestLatencyTitle: the chart says what its latency measures.
+func TestLatencyTitle(t *testing.T) {
+	for _, c := range []struct {
+		from []string
+		want string
+	}{
+		{[]string{"produce", "produce"}, "Kafka produce timestamp"},
+		{[]string{"poll"}, "record polled by floe"},
+		{[]string{"poll", "produce"}, "from produce or poll"},
+	} {
+		var rs []Result
+		for _, f := range c.from {
+			rs = append(rs, Result{LatencyFrom: f})
+		}
+		if got := latencyTitle(rs); !strings.Contains(got, c.want) {
+			t.Errorf("latencyTitle(%v) = %q, want it to contain %q", c.from, got, c.want)
+		}
+	}
+}
