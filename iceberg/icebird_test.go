@@ -1,14 +1,7 @@
 package iceberg_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"math"
-	"os"
-	"os/exec"
-	"path"
 	"path/filepath"
 	"testing"
 
@@ -20,80 +13,14 @@ import (
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/icebirdtest"
 	"github.com/floe-io/floe/internal/testserver"
 )
-
-// icebirdTable is one table for testdata/icebird/read.mjs.
-type icebirdTable struct {
-	TableURL     string `json:"table_url"`
-	MetadataFile string `json:"metadata_file"`
-	S3Endpoint   string `json:"s3_endpoint,omitempty"`
-}
-
-type icebirdResult struct {
-	Table string           `json:"table"`
-	Rows  []map[string]any `json:"rows"`
-	Files []struct {
-		Path        string         `json:"path"`
-		Partition   map[string]any `json:"partition"`
-		RecordCount string         `json:"record_count"`
-	} `json:"files"`
-}
-
-// readWithIcebird reads tables with icebird (JavaScript: its own metadata,
-// Avro and Parquet readers), resolving every location literally. .ci/run
-// installs it (npm ci --prefix testdata/icebird); without it the test fails
-// under CI and is skipped elsewhere.
-func readWithIcebird(t *testing.T, tables ...icebirdTable) []icebirdResult {
-	t.Helper()
-	dir, err := filepath.Abs("../testdata/icebird")
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := exec.LookPath("node")
-	if _, serr := os.Stat(filepath.Join(dir, "node_modules", "icebird")); err != nil || serr != nil {
-		msg := "node or icebird missing: run npm ci --prefix testdata/icebird"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	arg, err := json.Marshal(tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, filepath.Join(dir, "read.mjs"), string(arg))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("icebird: %v\n%s", err, stderr.String())
-	}
-	var res []icebirdResult
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 256<<20)
-	for sc.Scan() {
-		var r icebirdResult
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		res = append(res, r)
-	}
-	if len(res) != len(tables) {
-		t.Fatalf("icebird read %d tables of %d\n%s", len(res), len(tables), stderr.String())
-	}
-	return res
-}
-
-func icebirdOf(t *testing.T, tbl *table.Table, s3Endpoint string) icebirdTable {
-	t.Helper()
-	return icebirdTable{TableURL: tbl.Location(), MetadataFile: path.Base(tbl.MetadataLocation()), S3Endpoint: s3Endpoint}
-}
 
 // checkIcebird compares what icebird read with the rows produced: the row
 // count, the (currency, merchant) partitions in the manifests and in the
 // rows, and the per-currency sums of amount.
-func checkIcebird(t *testing.T, name string, got icebirdResult, want []row) {
+func checkIcebird(t *testing.T, name string, got icebirdtest.Result, want []row) {
 	t.Helper()
 	wantParts, gotParts, gotRowParts := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	wantSum, gotSum := map[string]int64{}, map[string]int64{}
@@ -108,11 +35,11 @@ func checkIcebird(t *testing.T, name string, got icebirdResult, want []row) {
 		cur, _ := r["currency"].(string)
 		mer, _ := r["merchant_id"].(string)
 		gotRowParts[cur+"\x00"+mer] = true
-		amt, ok := r["amount"].(float64)
+		cents, ok := icebirdtest.Cents(r["amount"])
 		if !ok {
 			t.Fatalf("%s: amount %v (%T)", name, r["amount"], r["amount"])
 		}
-		gotSum[cur] += int64(math.Round(amt * 100))
+		gotSum[cur] += cents
 	}
 	var records int64
 	for _, f := range got.Files {
@@ -154,11 +81,11 @@ func TestTablesReadByIcebird(t *testing.T) {
 	ctx := t.Context()
 	mem := checkedMem(t)
 	dir := t.TempDir()
-	var tables []icebirdTable
+	var tables []icebirdtest.Table
 	var names []string
 	var wants [][]row
 	add := func(name string, tbl *table.Table, s3 string, want []row) {
-		tables = append(tables, icebirdOf(t, tbl, s3))
+		tables = append(tables, icebirdtest.Of(tbl, s3))
 		names = append(names, name)
 		wants = append(wants, want)
 	}
@@ -273,7 +200,7 @@ func TestTablesReadByIcebird(t *testing.T) {
 		add("schema versions", w.Table(), "", append(append(a, b...), c...))
 	}
 
-	res := readWithIcebird(t, tables...)
+	res := icebirdtest.Read(t, tables...)
 	for i, r := range res {
 		checkIcebird(t, names[i], r, wants[i])
 	}
