@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,13 +24,17 @@ var oddMerchants = []string{"m=1&y%2F", "shop/42", "a b", "商户", "q?#", ""}
 // commitOdd commits one batch with rowsPer rows in every (currency, odd
 // merchant) partition.
 func commitOdd(t *testing.T, w *iceberg.Writer, kp iceberg.TopicPartition, from int64, rowsPer int) int64 {
+	return commitMerchants(t, w, kp, from, rowsPer, oddMerchants)
+}
+
+func commitMerchants(t *testing.T, w *iceberg.Writer, kp iceberg.TopicPartition, from int64, rowsPer int, merchants []string) int64 {
 	t.Helper()
 	sc := w.ArrowSchema()
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
 	defer b.Release()
 	off := from
 	for _, c := range currencies {
-		for _, m := range oddMerchants {
+		for _, m := range merchants {
 			for range rowsPer {
 				appendRow(b, sc, "odd", c, m, kp, off)
 				off++
@@ -201,5 +206,43 @@ func TestRewriteMovesLegacyFilesToLiteralPaths(t *testing.T) {
 		if _, err := (fileio.FS{Strict: true}).Stat(task.File.FilePath()); err != nil {
 			t.Errorf("live file not at its literal location after the rewrite: %v", err)
 		}
+	}
+}
+
+// TestRewriteSkipsPartitionsTooLongForIcebergGo compacts a table with a
+// merchant id too long for the directory name iceberg-go's writer would
+// give it: that group is skipped (floe's writer stored it under a cut,
+// hashed name), the others are rewritten, and the run does not fail.
+func TestRewriteSkipsPartitionsTooLongForIcebergGo(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	w := e.writer()
+	kp := iceberg.TopicPartition{Topic: topic, Partition: 0}
+	long := strings.Repeat("long-", 80)
+	merch := []string{"short", long}
+	next := commitMerchants(t, w, kp, 0, 2, merch)
+	commitMerchants(t, w, kp, next, 2, merch)
+	before := rowsOf(t, e.table(), 0)
+	rep, err := newCompactor(t, e, compaction.Options{SkipExpire: true, SkipOrphans: true, SkipManifests: true}).RunOnce(ctx)
+	if err != nil {
+		t.Fatalf("compaction failed: %v", err)
+	}
+	skipped, committed := 0, 0
+	for _, g := range rep.Groups {
+		switch {
+		case strings.HasPrefix(g.Status, "skipped: "):
+			skipped++
+			if !strings.Contains(g.Partition, long) {
+				t.Errorf("skipped %s", g.Partition)
+			}
+		case g.Status == "committed":
+			committed++
+		}
+	}
+	if skipped != len(currencies) || committed != len(currencies) {
+		t.Errorf("%d groups skipped, %d committed; want %d each: %+v", skipped, committed, len(currencies), rep.Groups)
+	}
+	if got := rowsOf(t, e.table(), 0); checksum(got) != checksum(before) {
+		t.Fatal("rows changed by the rewrite")
 	}
 }

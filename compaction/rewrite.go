@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -12,6 +13,8 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
+
+	"github.com/floe-io/floe/internal/fileio"
 )
 
 // staged is one group rewritten but not yet committed.
@@ -54,6 +57,12 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	}
 	var work []staged
 	for _, g := range plan.Groups {
+		if reason := unwritableGroup(tbl, g, byPath); reason != "" {
+			rep.Groups = append(rep.Groups, GroupReport{
+				Partition: g.Partition, FilesIn: len(g.Files), BytesIn: g.InputBytes, Status: "skipped: " + reason,
+			})
+			continue
+		}
 		tg := table.CompactionTaskGroup{PartitionKey: g.Partition, TotalSizeBytes: g.InputBytes}
 		for _, f := range g.Files {
 			tg.Tasks = append(tg.Tasks, byPath[f.Path])
@@ -235,4 +244,42 @@ func removeOutputs(fs iceio.IO, work []staged) {
 			}
 		}
 	}
+}
+
+// maxLocalNameBytes is the longest file name common local file systems
+// accept.
+const maxLocalNameBytes = 255
+
+// unwritableGroup says why iceberg-go's writer, which compaction rewrites
+// with, cannot write group g's partition, or "". It names a partition
+// directory "name=value" escaped with url.QueryEscape and no length
+// limit, so on a local warehouse a long value (floe's own writer cuts and
+// hashes those: iceberg.PartitionSegment) gives a file name the file
+// system refuses; the group is left as it is rather than failing the run.
+func unwritableGroup(tbl *table.Table, g Group, byPath map[string]table.FileScanTask) string {
+	if len(g.Files) == 0 {
+		return ""
+	}
+	if _, local := fileio.LocalPath(tbl.Location()); !local {
+		return ""
+	}
+	task, ok := byPath[g.Files[0].Path]
+	if !ok {
+		return ""
+	}
+	spec := tbl.Metadata().PartitionSpecByID(int(task.File.SpecID()))
+	if spec == nil {
+		return ""
+	}
+	vals := task.File.Partition()
+	for _, f := range spec.Fields() {
+		v := "null"
+		if x, ok := vals[f.FieldID]; ok && x != nil {
+			v = fmt.Sprint(x)
+		}
+		if n := len(url.QueryEscape(f.Name)) + 1 + len(url.QueryEscape(v)); n > maxLocalNameBytes {
+			return fmt.Sprintf("partition directory of %s would be %d bytes, over the file system's %d", f.Name, n, maxLocalNameBytes)
+		}
+	}
+	return ""
 }
