@@ -3,8 +3,10 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 )
 
@@ -171,5 +174,24 @@ func TestTableDeadLetters(t *testing.T) {
 	tbl, _ = cat.LoadTable(ctx, ident)
 	if n := len(tbl.Metadata().Snapshots()); n != 2 {
 		t.Fatalf("%d snapshots, want one per non-empty Flush (2)", n)
+	}
+	// Every file of the dead-letter table is at its location taken
+	// literally (as Spark and Trino resolve it).
+	refs, err := iceberg.ReferencedFiles(ctx, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := 0
+	for _, r := range refs {
+		p, ok := strings.CutPrefix(r.Location, "file://")
+		if _, err := os.Stat(p); !ok || err != nil {
+			t.Errorf("%s %s: not at its literal location: %v", r.Kind, r.Location, err)
+		}
+		if r.Kind == iceberg.KindData {
+			data++
+		}
+	}
+	if data != 4 {
+		t.Errorf("%d data files, want one per (day, class): 4", data)
 	}
 }
