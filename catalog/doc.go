@@ -42,3 +42,8 @@
 // Secrets (passwords in URIs, query strings, keys in props) never appear in
 // returned errors.
 package catalog
+
+// Tables opened through this package read and write a file:// location at
+// its literal path (see internal/fileio), as Spark, Trino and Java Iceberg
+// resolve it.
+import _ "github.com/floe-io/floe/internal/fileio"

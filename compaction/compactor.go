@@ -94,10 +94,13 @@ type Report struct {
 	Checkpointed bool
 
 	// Orphans are the unreferenced files older than the safety window;
-	// OrphansRemoved how many were deleted.
+	// OrphansRemoved how many were deleted. OrphansKept counts files
+	// iceberg-go listed as orphans that are referenced files under another
+	// spelling of their location (never deleted).
 	Orphans        []string
 	OrphanBytes    int64
 	OrphansRemoved int
+	OrphansKept    int
 
 	ManifestsBefore, ManifestsAfter int
 	// ManifestMergeDeferred: every merge attempt met a concurrent commit;

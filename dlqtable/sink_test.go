@@ -3,13 +3,16 @@ package dlqtable_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/dlqtable"
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/tabletest"
 )
@@ -107,5 +110,24 @@ func TestSink(t *testing.T) {
 	tbl, _ = cat.LoadTable(ctx, ident)
 	if n := len(tbl.Metadata().Snapshots()); n != 2 {
 		t.Fatalf("%d snapshots, want one per non-empty Flush (2)", n)
+	}
+	// Every file of the dead-letter table is at its location taken
+	// literally (as Spark and Trino resolve it).
+	refs, err := iceberg.ReferencedFiles(ctx, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := 0
+	for _, r := range refs {
+		p, ok := strings.CutPrefix(r.Location, "file://")
+		if _, err := os.Stat(p); !ok || err != nil {
+			t.Errorf("%s %s: not at its literal location: %v", r.Kind, r.Location, err)
+		}
+		if r.Kind == iceberg.KindData {
+			data++
+		}
+	}
+	if data != 4 {
+		t.Errorf("%d data files, want one per (day, class): 4", data)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"sort"
 	"sync"
@@ -193,13 +192,10 @@ func TestDataFilesHoldOnlyTheirPartition(t *testing.T) {
 
 func checkParquetFile(t *testing.T, uri, currency, merchant string) int {
 	t.Helper()
-	// A file URI: percent escapes (from url.QueryEscape of the partition
-	// values) are decoded to the on-disk name, as iceberg-go's LocalFS does.
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "file" {
-		t.Fatalf("data file %q is not a file:// URI: %v", uri, err)
-	}
-	path := u.Path
+	// The location, taken literally (as Spark's and Trino's readers take
+	// it), is where the bytes are: the partition directories keep their
+	// escapes on disk.
+	path := literalPath(t, uri)
 
 	// The table's write properties reach the file: zstd pages.
 	pf, err := file.OpenParquetFile(path, false)

@@ -52,3 +52,8 @@
 // dead-letter output) is committed as an empty append snapshot: no data
 // files, same summary properties.
 package iceberg
+
+// Every file:// location is the literal path of its file (see
+// internal/fileio); partition directories are escaped as Java Iceberg
+// escapes them (PartitionSegment).
+import _ "github.com/floe-io/floe/internal/fileio"

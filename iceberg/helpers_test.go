@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,4 +282,15 @@ func (c *faultyCatalog) CommitTable(ctx context.Context, id table.Identifier, re
 	}
 
 	return md, loc, err
+}
+
+// literalPath is the file a file:// location names, read literally (no
+// percent-decoding), as Hadoop's Path and Trino resolve it.
+func literalPath(t *testing.T, loc string) string {
+	t.Helper()
+	p, ok := strings.CutPrefix(loc, "file://")
+	if !ok || !strings.HasPrefix(p, "/") {
+		t.Fatalf("%q is not a file:///path location", loc)
+	}
+	return p
 }

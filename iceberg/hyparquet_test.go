@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,11 +45,7 @@ func TestLeanFilesReadByHyparquet(t *testing.T) {
 
 	var paths []string
 	for _, df := range dataFiles(t, w.Table()) {
-		p := df.FilePath()
-		if u, err := url.Parse(p); err == nil && u.Scheme == "file" {
-			p = u.Path
-		}
-		paths = append(paths, p)
+		paths = append(paths, literalPath(t, df.FilePath()))
 	}
 	cmd := exec.Command(node, append([]string{filepath.Join(dir, "read.mjs")}, paths...)...)
 	var stderr bytes.Buffer

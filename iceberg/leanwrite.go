@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -40,7 +39,7 @@ type leanPlan struct {
 // leanPart is one identity partition field.
 type leanPart struct {
 	fieldID int    // partition field id
-	name    string // partition field name (path segment)
+	name    string // partition field name
 	col     int    // layout column of its source
 }
 
@@ -194,7 +193,7 @@ func planLean(tbl *table.Table, sc *arrow.Schema) (*leanPlan, string) {
 		default:
 			return nil, "partition field " + pf.Name + ": source type"
 		}
-		p.parts = append(p.parts, leanPart{fieldID: pf.FieldID, name: url.QueryEscape(pf.Name), col: col})
+		p.parts = append(p.parts, leanPart{fieldID: pf.FieldID, name: pf.Name, col: col})
 	}
 	return p, ""
 }
@@ -267,7 +266,7 @@ func (p *leanPlan) groupRows(rec arrow.RecordBatch) ([]leanGroup, error) {
 }
 
 // partition returns the partition values (by partition field id) and the
-// partition path of row r.
+// partition path of row r: one PartitionSegment per field.
 func (p *leanPlan) partition(rec arrow.RecordBatch, r int32) (map[int]any, string) {
 	if len(p.parts) == 0 {
 		return nil, ""
@@ -278,12 +277,10 @@ func (p *leanPlan) partition(rec arrow.RecordBatch, r int32) (map[int]any, strin
 		if i > 0 {
 			path.WriteByte('/')
 		}
-		path.WriteString(part.name)
-		path.WriteByte('=')
 		a := rec.Column(p.colIdx[part.col])
 		if a.IsNull(int(r)) {
 			vals[part.fieldID] = nil
-			path.WriteString("null")
+			path.WriteString(PartitionSegment(part.name, "null"))
 			continue
 		}
 		var v any
@@ -301,7 +298,7 @@ func (p *leanPlan) partition(rec arrow.RecordBatch, r int32) (map[int]any, strin
 			s = strconv.FormatInt(a.Value(int(r)), 10)
 		}
 		vals[part.fieldID] = v
-		path.WriteString(url.QueryEscape(s))
+		path.WriteString(PartitionSegment(part.name, s))
 	}
 	return vals, path.String()
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +22,7 @@ import (
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/icebirdtest"
 	"github.com/floe-io/floe/keys"
 	"github.com/floe-io/floe/schema"
 )
@@ -316,6 +317,10 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	// An Iceberg reader sharing no code with iceberg-go, taking every
+	// location literally, reads the same rows.
+	checkIcebird(t, w, valid)
+
 	// The snapshot summary holds the next offsets: a new writer reads
 	// exactly the end offsets back.
 	got, err := w.Offsets(ctx, "it-group")
@@ -344,13 +349,12 @@ func checkFilePartitions(t *testing.T, w *iceberg.Writer) {
 	}
 	for _, task := range tasks {
 		part := task.File.Partition()
-		// Data file paths are URIs: a merchant id's '%' or '/' is
-		// percent-encoded in the manifest and decoded on disk.
-		u, err := url.Parse(task.File.FilePath())
-		if err != nil || u.Scheme != "file" {
-			t.Fatalf("data file path %q: %v", task.File.FilePath(), err)
+		// Data file locations are literal paths: a merchant id's '%' or
+		// '/' is escaped in the manifest and on disk alike.
+		path, ok := strings.CutPrefix(task.File.FilePath(), "file://")
+		if !ok {
+			t.Fatalf("data file path %q is not a file:// location", task.File.FilePath())
 		}
-		path := u.Path
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
@@ -386,4 +390,62 @@ func checkFilePartitions(t *testing.T, w *iceberg.Writer) {
 			t.Errorf("file %s: %d rows read, manifest says %d", path, n, task.File.Count())
 		}
 	}
+}
+
+// checkIcebird reads the table with icebird and compares the row count,
+// the (currency, merchant) partitions of the manifests and of the rows,
+// and the per-currency sums of amount with the valid events produced.
+func checkIcebird(t *testing.T, w *iceberg.Writer, valid map[string]devstack.Event) {
+	t.Helper()
+	res := icebirdtest.Read(t, icebirdtest.Of(w.Table(), ""))[0]
+	want, got := map[string]int64{}, map[string]int64{}
+	wantParts, gotParts, fileParts := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, ev := range valid {
+		c, ok := icebirdtest.Cents(mustFloat(t, ev.Expect.Amount))
+		if !ok {
+			t.Fatalf("amount %q", ev.Expect.Amount)
+		}
+		want[ev.Expect.Currency] += c
+		wantParts[ev.Expect.Currency+"/"+ev.Expect.MerchantID] = true
+	}
+	if len(res.Rows) != len(valid) {
+		t.Errorf("icebird read %d rows, want %d", len(res.Rows), len(valid))
+	}
+	for _, r := range res.Rows {
+		cur, _ := r["currency"].(string)
+		mer, _ := r["merchant_id"].(string)
+		c, ok := icebirdtest.Cents(r["amount"])
+		if !ok {
+			t.Fatalf("icebird amount %v (%T)", r["amount"], r["amount"])
+		}
+		got[cur] += c
+		gotParts[cur+"/"+mer] = true
+	}
+	for _, f := range res.Files {
+		cur, _ := f.Partition["currency"].(string)
+		mer, _ := f.Partition["merchant_id"].(string)
+		fileParts[cur+"/"+mer] = true
+	}
+	for c, s := range want {
+		if got[c] != s {
+			t.Errorf("icebird: %s sums to %d cents, want %d", c, got[c], s)
+		}
+	}
+	for p := range wantParts {
+		if !gotParts[p] || !fileParts[p] {
+			t.Errorf("icebird: partition %q in rows %v, in manifests %v", p, gotParts[p], fileParts[p])
+		}
+	}
+	if len(gotParts) != len(wantParts) || len(fileParts) != len(wantParts) {
+		t.Errorf("icebird: %d partitions in rows, %d in manifests, want %d", len(gotParts), len(fileParts), len(wantParts))
+	}
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

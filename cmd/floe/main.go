@@ -22,6 +22,7 @@ Usage:
   floe backfill [flags]  a one-shot run over an offset or time range, then a summary
   floe produce [flags] generate encrypted contract events into any Kafka and Schema Registry
   floe compact [flags] compact small files, expire snapshots, remove orphans (--dry-run: plan only)
+  floe doctor [flags]  check every file is where the table metadata says (--repair: move old-layout files there)
   floe bench [flags]   the trigger-interval benchmark: throughput, latency, files, CPU, RSS per trigger
   floe version        version, commit, Go and librdkafka versions (also --version)
   floe help           this text
@@ -58,6 +59,8 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		err = cmdCompact(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
