@@ -14,7 +14,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 )
 
-// Metadata housekeeping set on the tables floe creates (issue 16).
+// Metadata housekeeping set on the tables floe creates.
 //
 // A commit writes a new metadata.json; with write.metadata.* set,
 // iceberg-go's commit (table.Transaction.Commit) deletes the metadata files
@@ -22,7 +22,7 @@ import (
 // DefaultPreviousVersionsMax before it.
 //
 // Every retained snapshot makes each metadata.json ~0.9 KB larger and each
-// commit ~0.1 ms of CPU slower (BENCHMARKS.md, issue 16): at one commit per
+// commit ~0.1 ms of CPU slower (BENCHMARKS.md, "Snapshot retention"): at one commit per
 // second an hour of snapshots is 3.6k of them, ~3 MB written per commit. So
 // the snapshot retention floe's compactor (and any engine's expire
 // procedure) applies by default is 10 minutes, at least 100 snapshots.

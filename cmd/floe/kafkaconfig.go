@@ -29,7 +29,7 @@ type kafkaConfig struct {
 var reservedKafka = map[string]bool{
 	"enable.auto.commit": true, "enable.auto.offset.store": true, "group.id": true,
 	"bootstrap.servers": true, "metadata.broker.list": true, "enable.idempotence": true,
-	"group.instance.id": true, // --instance-id (issue 14)
+	"group.instance.id": true, // --instance-id
 }
 
 func (k *kafkaConfig) option() option {

@@ -12,7 +12,7 @@ import (
 )
 
 // TestScaleOutMeasure measures N `floe run` processes of one group writing
-// one table (issue 14 item 3): commit attempts per commit, commit latency,
+// one table: commit attempts per commit, commit latency,
 // rows/s and exactly-once. It is a measurement, run on demand:
 //
 //	FLOE_SCALE_BENCH=1 FLOE_SCALE_TRIGGER=250ms nice go test -count=1 -v -run TestScaleOutMeasure ./cmd/floe/

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// TestStateLinesAndMetrics (issue 14): `floe run` logs one line per state
+// TestStateLinesAndMetrics: `floe run` logs one line per state
 // change and /metrics shows the state, so a stall reads differently from
 // an idle topic. The registry sits behind a proxy the test turns off: with
 // it down floe is in the "outage" state (records retried, not

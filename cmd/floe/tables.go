@@ -14,7 +14,7 @@ import (
 )
 
 // tableConfig holds table creation and maintenance settings of floe run and
-// floe backfill (issue 16).
+// floe backfill.
 type tableConfig struct {
 	AutoCreate bool
 	// Properties are the --table-property k=v values, in order.

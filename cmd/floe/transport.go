@@ -33,7 +33,7 @@ type transportConfig struct {
 	RegistryCertFile     string
 	RegistryKeyFile      string
 
-	// Bearer and OAuth authentication of the registry (issue 16).
+	// Bearer and OAuth authentication of the registry.
 	RegistryBearerTokenFile       string
 	RegistryOAuthTokenURL         string
 	RegistryOAuthClientID         string
