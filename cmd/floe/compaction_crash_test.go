@@ -24,7 +24,7 @@ func TestCrashDuringCompactionCommit(t *testing.T) {
 	const group = "compact-crash"
 	stopProducing := make(chan struct{})
 	produced := e.produceUntil(t, ctx, 21, 100000, 2000, "cc-", stopProducing)
-	flags := append(childFlags(",group.instance.id=floe-compact-crash"), "--compact-every", "2s")
+	flags := append(childFlags(""), "--instance-id", "floe-compact-crash", "--compact-every", "2s")
 
 	killed := 0
 	for kill := 0; kill < 4; kill++ {

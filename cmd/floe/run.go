@@ -147,10 +147,10 @@ func startCompactor(ctx context.Context, cfg *Config, a *assembled, m *telemetry
 	}
 	copts := cfg.Tables.compactionOptions(cfg.TargetFileSize)
 	copts.Committer = a.Writer.Committer()
-	comp, err := compaction.New(a.Catalog, a.Ident, copts)
 	copts.OnStage = func(stage, id string) {
 		log.Debug("compaction stage", "stage", stage, "commit_id", id)
 	}
+	comp, err := compaction.New(a.Catalog, a.Ident, copts)
 	if err != nil {
 		return nil, err
 	}
