@@ -3,11 +3,15 @@
 // target size, expires old snapshots without losing the offsets exactly-once
 // recovery resumes from, deletes orphan files and merges small manifests.
 //
-// Data enters as a catalog and a table identifier; the compactor reads the
-// table's current snapshot, plans with the pure function Plan (which files go
-// together; no I/O), rewrites each group with iceberg-go (the group's files
-// are read and new Parquet files written) and commits one "replace" snapshot
-// per run. Nothing leaves it but new snapshots in the table and a Report.
+// Data enters as a catalog and a table identifier. The compactor keeps an
+// incremental view of the table's small files (candidates: only the
+// manifests new since its previous run are read), plans with the pure
+// function Plan (which files go together; no I/O), bounds each run
+// (MaxRunFiles, MaxRunBytes; the groups that remove the most files
+// first), rewrites each group with floe's data-file writer
+// (iceberg.WriteDataFiles, holding at most MemoryLimit of rows) and commits
+// a "replace" snapshot every CommitEveryFiles input files. Nothing leaves it
+// but new snapshots in the table and a Report.
 //
 // Never fighting the ingest: the compactor commits through the table's
 // iceberg.Committer. Given the ingest Writer's (Options.Committer), the two

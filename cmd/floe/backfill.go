@@ -35,6 +35,8 @@ func (c *Config) backfillOptions(b *backfillConfig) []option {
 		switch o.name {
 		case "start-from", "http", "compact-every", "target-file-size":
 			continue // a backfill has explicit ranges and no sidecar endpoints
+		case "expire-keep-last", "expire-older-than", "orphan-older-than":
+			continue // a backfill runs no compactor (floe compact has these)
 		case "instance-id", "session-timeout":
 			continue // a backfill assigns its partitions; it never joins the group
 		}

@@ -44,13 +44,13 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
 		logLevel   = fs.String("log-level", "warn", "log level of each run's pipeline, on stderr: debug, info (a line per commit), warn, error")
 
-		soak         = fs.Bool("soak", false, "soak mode: produce --rate events/s for --duration into a child `floe run` (ingest + compaction + maintenance, as users run it), sample it every 5 s, then read the table back")
+		soak         = fs.Bool("soak", false, "soak mode: produce --rate events/s for --duration into a child floe run (ingest + compaction + maintenance, as users run it), sample it every 5 s, then read the table back")
 		duration     = fs.Duration("duration", 2*time.Minute, "soak: how long the load runs")
 		soakTrigger  = fs.Duration("soak-trigger", time.Second, "soak: the child's --trigger")
 		compactEvery = fs.Duration("compact-every", 30*time.Second, "soak: the child's --compact-every")
 		settle       = fs.Duration("settle", 0, "soak: how long the child keeps running after the load (default two compaction intervals + 10 s)")
 		check        = fs.Bool("check", true, "soak: read the table back and check every produced event is there once with equal values")
-		runArgs      = fs.String("run-args", "", "soak: extra flags for the child `floe run`, space-separated")
+		runArgs      = fs.String("run-args", "", "soak: extra flags for the child floe run, space-separated")
 
 		single = fs.Bool("single", false, "ingest one topic and print the result as JSON (a run's child process)")
 		topic  = fs.String("topic", "", "--single: topic")
