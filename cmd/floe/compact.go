@@ -71,17 +71,11 @@ func cmdCompact(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return usageError{err}
 	}
-	props, err := cfg.Storage.props(getenv)
+	cat, closeCat, err := cfg.Storage.openCatalog(ctx, getenv, cfg.Catalog, cfg.Warehouse)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, props)
-	if err != nil {
-		return fmt.Errorf("catalog: %w", err)
-	}
-	if cl, ok := cat.(io.Closer); ok {
-		defer cl.Close()
-	}
+	defer closeCat()
 	comp, err := compaction.New(cat, ident, opts)
 	if err != nil {
 		return usageError{err}

@@ -47,17 +47,11 @@ func cmdDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	if err = errors.Join(err, cfg.Storage.validate()); err != nil {
 		return usageError{err}
 	}
-	props, err := cfg.Storage.props(getenv)
+	cat, closeCat, err := cfg.Storage.openCatalog(ctx, getenv, cfg.Catalog, cfg.Warehouse)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Warehouse, props)
-	if err != nil {
-		return fmt.Errorf("catalog: %w", err)
-	}
-	if cl, ok := cat.(io.Closer); ok {
-		defer cl.Close()
-	}
+	defer closeCat()
 	tbl, err := cat.LoadTable(ctx, ident)
 	if err != nil {
 		return fmt.Errorf("load table %s: %w", cfg.Table, err)

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+
+	icecatalog "github.com/apache/iceberg-go/catalog"
 
 	"github.com/floe-io/floe/catalog"
 )
@@ -148,4 +152,23 @@ func secretFrom(getenv func(string) string, env, flagName, file string) (string,
 		return "", fmt.Errorf("--%s: %s is empty", flagName, file)
 	}
 	return v, nil
+}
+
+// openCatalog opens the catalog of floe compact and floe doctor with these
+// storage settings. Bad settings are a usageError; the returned function
+// closes the catalog.
+func (s *storageConfig) openCatalog(ctx context.Context, getenv func(string) string, uri, warehouse string) (icecatalog.Catalog, func(), error) {
+	props, err := s.props(getenv)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	cat, err := catalog.Open(ctx, uri, warehouse, props)
+	if err != nil {
+		return nil, nil, fmt.Errorf("catalog: %w", err)
+	}
+	closeCat := func() {}
+	if cl, ok := cat.(io.Closer); ok {
+		closeCat = func() { _ = cl.Close() }
+	}
+	return cat, closeCat, nil
 }
