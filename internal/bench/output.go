@@ -44,33 +44,34 @@ func WriteOutputs(dir string, rs []Result) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := writeCSV(filepath.Join(dir, "results.csv"), rs); err != nil {
+	if err := writeCSV(filepath.Join(dir, "results.csv"), rs, -1); err != nil {
 		return err
 	}
 	return WriteChart(filepath.Join(dir, "chart.png"), rs)
 }
 
-// writeCSV writes one row per result, the columns named like the JSON
-// fields.
-func writeCSV(path string, rs []Result) error {
+// writeCSV writes one row per element of rows (a slice of structs), the
+// columns named like the JSON fields; floats get prec decimals (-1: as
+// many as needed).
+func writeCSV[T any](path string, rows []T, prec int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := csv.NewWriter(f)
-	t := reflect.TypeOf(Result{})
+	t := reflect.TypeFor[T]()
 	head := make([]string, t.NumField())
 	for i := range head {
 		head[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
 	}
 	_ = w.Write(head)
-	for _, r := range rs {
+	for _, r := range rows {
 		v := reflect.ValueOf(r)
 		row := make([]string, t.NumField())
 		for i := range row {
 			switch x := v.Field(i).Interface().(type) {
 			case float64:
-				row[i] = strconv.FormatFloat(x, 'f', -1, 64)
+				row[i] = strconv.FormatFloat(x, 'f', prec, 64)
 			default:
 				row[i] = fmt.Sprint(x)
 			}

@@ -1,14 +1,11 @@
 package bench
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
-	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -32,43 +29,10 @@ func WriteSoakOutputs(dir string, r SoakResult) error {
 	if err := os.WriteFile(filepath.Join(dir, "soak.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := writeSamplesCSV(filepath.Join(dir, "soak.csv"), r.Samples); err != nil {
+	if err := writeCSV(filepath.Join(dir, "soak.csv"), r.Samples, 2); err != nil {
 		return err
 	}
 	return WriteSoakChart(filepath.Join(dir, "soak.png"), r)
-}
-
-func writeSamplesCSV(path string, ss []SoakSample) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	t := reflect.TypeOf(SoakSample{})
-	head := make([]string, t.NumField())
-	for i := range head {
-		head[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
-	}
-	_ = w.Write(head)
-	for _, s := range ss {
-		v := reflect.ValueOf(s)
-		row := make([]string, t.NumField())
-		for i := range row {
-			switch x := v.Field(i).Interface().(type) {
-			case float64:
-				row[i] = strconv.FormatFloat(x, 'f', 2, 64)
-			default:
-				row[i] = fmt.Sprint(x)
-			}
-		}
-		_ = w.Write(row)
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // WriteSoakSummary prints the summary as Markdown.
