@@ -323,6 +323,9 @@ func (e *procEnv) endOffsets(t *testing.T) iceberg.Offsets {
 // waitCaughtUp waits until the table records the end offsets for group.
 func (e *procEnv) waitCaughtUp(t *testing.T, w *iceberg.Writer, group string, ends iceberg.Offsets, timeout time.Duration) {
 	t.Helper()
+	if len(ends) == 0 {
+		t.Fatal("no end offsets to wait for: the topic read back empty")
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		got, err := w.Offsets(context.Background(), group)

@@ -13,10 +13,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// readIdle is how long ReadAll waits for more records of a partition whose
-// end offset it has not reached; transaction markers at the end of a
-// partition are offsets no record ever has.
-const readIdle = time.Second
+// readIdle is how long one poll of ReadAll waits for records, and
+// idlePolls how many polls in a row may return none before it stops short
+// of a partition's end offset (transaction markers at the end of a
+// partition are offsets no record ever has). One idle poll is not enough:
+// on a loaded machine the first fetch alone can take longer than readIdle,
+// and stopping then returned a topic's records only in part.
+const (
+	readIdle  = time.Second
+	idlePolls = 5
+)
 
 // ReadAll reads topic from its start to its end offsets as they are when
 // called, committed records only, and returns the records ordered by
@@ -63,6 +69,7 @@ func ReadAll(ctx context.Context, brokers []string, topic string) ([]*kgo.Record
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign})
 
 	var out []*kgo.Record
+	idle := 0
 	for len(pending) > 0 {
 		pctx, cancel := context.WithTimeout(ctx, readIdle)
 		fs := cl.PollFetches(pctx)
@@ -91,7 +98,9 @@ func ReadAll(ctx context.Context, brokers []string, topic string) ([]*kgo.Record
 				delete(pending, r.Partition)
 			}
 		})
-		if n == 0 {
+		if n > 0 {
+			idle = 0
+		} else if idle++; idle >= idlePolls {
 			break // idle: what is left are markers or aborted records
 		}
 	}
