@@ -21,8 +21,6 @@ type writerConfig struct {
 	committer       *Committer
 	now             func() time.Time
 	targetFileSize  int64
-	writeWorkers    int
-	clustered       bool
 	icebergGoWriter bool
 	stageHook       func(stage, commitID string)
 }
@@ -48,8 +46,8 @@ func (c *writerConfig) validate() error {
 	} else if err := c.retry.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.targetFileSize < 0 || c.writeWorkers < 0 {
-		errs = append(errs, errors.New("target file size and write workers must not be negative"))
+	if c.targetFileSize < 0 {
+		errs = append(errs, errors.New("target file size must not be negative"))
 	}
 
 	return errors.Join(errs...)
@@ -116,21 +114,6 @@ func WithResolveTimeout(d time.Duration) RetryOption {
 // WithTargetFileSize overrides the table's write.target-file-size-bytes.
 func WithTargetFileSize(bytes int64) WriterOption {
 	return writerOpt(func(c *writerConfig) { c.targetFileSize = bytes })
-}
-
-// WithWriteWorkers bounds the goroutines writing Parquet files per batch
-// (default: iceberg-go's, GOMAXPROCS).
-func WithWriteWorkers(n int) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.writeWorkers = n })
-}
-
-// WithClusteredWrite writes a batch's data files one partition at a time
-// (iceberg-go's clustered writer, which reclusters the rows of a record by
-// partition) instead of fanning out to one open writer and goroutine per
-// partition. With thousands of partitions per commit it uses a fraction of
-// the memory and CPU; it ignores WithWriteWorkers.
-func WithClusteredWrite(on bool) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.clustered = on })
 }
 
 // WithIcebergGoWriter(true) writes every batch's data files with
