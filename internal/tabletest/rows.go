@@ -111,14 +111,22 @@ func IDs(t testing.TB, tbl *table.Table, opts ...table.ScanOption) []string {
 	return ids
 }
 
-// Lines is every row of tbl rendered as one line (Row.String), sorted: the
-// multiset of rows, to compare a table before and after a rewrite.
+// Lines is every row of tbl rendered as one line, "name=value|" per column
+// in the table's column order, sorted: the multiset of rows, to compare a
+// table before and after a rewrite.
 func Lines(t testing.TB, tbl *table.Table, opts ...table.ScanOption) []string {
 	t.Helper()
 	var out []string
-	for _, r := range Rows(t, tbl, opts...) {
-		out = append(out, r.String())
-	}
+	Scan(t, tbl, func(rec arrow.RecordBatch, i int) {
+		var sb strings.Builder
+		for c, f := range rec.Schema().Fields() {
+			sb.WriteString(f.Name)
+			sb.WriteByte('=')
+			sb.WriteString(Text(rec.Column(c), i))
+			sb.WriteByte('|')
+		}
+		out = append(out, sb.String())
+	}, opts...)
 	slices.Sort(out)
 	return out
 }
