@@ -112,6 +112,9 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		Catalog: *catalogURI, Warehouse: *warehouse, Progress: redact.Unwrap(stderr),
 		ParquetWriter: *pqWriter, LogLevel: *logLevel,
 	}
+	if *pqWriter != "lean" && *pqWriter != "iceberg-go" {
+		return usageError{fmt.Errorf("--parquet-writer: %q: want lean or iceberg-go", *pqWriter)}
+	}
 	switch *logLevel {
 	case "debug", "info", "warn", "error":
 	default:

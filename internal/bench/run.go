@@ -87,11 +87,6 @@ func (c *Config) validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("no data directory"))
 	}
-	switch c.ParquetWriter {
-	case "", "lean", "iceberg-go":
-	default:
-		errs = append(errs, fmt.Errorf("--parquet-writer %q: want lean or iceberg-go", c.ParquetWriter))
-	}
 	return errors.Join(errs...)
 }
 
