@@ -25,14 +25,11 @@ type dataFileWriter interface {
 // it was).
 func (c *writerConfig) dataFileWriterFor(tbl *table.Table, sc *arrow.Schema) (dfw dataFileWriter, why string) {
 	if c.icebergGoWriter {
-		return icebergGoFiles{target: c.targetFileSize}, "iceberg-go's writer was selected"
+		return icebergGoFiles{}, "iceberg-go's writer was selected"
 	}
 	plan, why := planLean(tbl, sc)
 	if plan == nil {
-		return icebergGoFiles{target: c.targetFileSize}, why
-	}
-	if c.targetFileSize > 0 {
-		plan.target = c.targetFileSize
+		return icebergGoFiles{}, why
 	}
 	return leanFiles{plan: plan}, ""
 }
@@ -85,18 +82,14 @@ func (l leanFiles) Write(ctx context.Context, tbl *table.Table, writeID string, 
 	return files, nil
 }
 
-// icebergGoFiles is iceberg-go's writer (table.WriteRecords); target > 0
-// overrides the table's write.target-file-size-bytes.
-type icebergGoFiles struct{ target int64 }
+// icebergGoFiles is iceberg-go's writer (table.WriteRecords).
+type icebergGoFiles struct{}
 
-func (g icebergGoFiles) Write(ctx context.Context, tbl *table.Table, writeID string, recs *recordSet) ([]iceberggo.DataFile, error) {
+func (icebergGoFiles) Write(ctx context.Context, tbl *table.Table, writeID string, recs *recordSet) ([]iceberggo.DataFile, error) {
 	defer recs.releaseRest()
 	var opts []table.WriteRecordOption
 	if id, err := uuid.Parse(writeID); err == nil {
 		opts = append(opts, table.WithWriteUUID(id))
-	}
-	if g.target > 0 {
-		opts = append(opts, table.WithTargetFileSize(g.target))
 	}
 	if recs.count() == 1 {
 		// One record batch: the clustered writer sorts its rows by

@@ -308,8 +308,7 @@ func TestLeanWriterSplitsAtTargetSize(t *testing.T) {
 	// target splits every one of them.
 	const target = 6000
 	for name, w := range map[string]*iceberg.Writer{
-		"table property":     wideTable(t, iceberggo.Properties{"write.target-file-size-bytes": strconv.Itoa(target)}),
-		"WithTargetFileSize": wideTable(t, nil, iceberg.WithTargetFileSize(target)),
+		"table property": wideTable(t, iceberggo.Properties{"write.target-file-size-bytes": strconv.Itoa(target)}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			res := commitRecord(t, w, wideRecord(t, w.ArrowSchema(), 4000, 3))

@@ -20,7 +20,6 @@ type writerConfig struct {
 	retry           retryConfig
 	committer       *Committer
 	now             func() time.Time
-	targetFileSize  int64
 	icebergGoWriter bool
 	stageHook       func(stage, commitID string)
 }
@@ -45,9 +44,6 @@ func (c *writerConfig) validate() error {
 		errs = append(errs, errors.New("WithBackoff, WithSleep and WithResolveTimeout configure the Committer: give them to NewCommitter, not with WithCommitter"))
 	} else if err := c.retry.validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.targetFileSize < 0 {
-		errs = append(errs, errors.New("target file size must not be negative"))
 	}
 
 	return errors.Join(errs...)
@@ -109,11 +105,6 @@ func WithClock(now func() time.Time) WriterOption {
 // been cancelled, so shutting down does not leave an outcome unresolved.
 func WithResolveTimeout(d time.Duration) RetryOption {
 	return retryOpt(func(c *retryConfig) { c.resolveTimeout = d })
-}
-
-// WithTargetFileSize overrides the table's write.target-file-size-bytes.
-func WithTargetFileSize(bytes int64) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.targetFileSize = bytes })
 }
 
 // WithIcebergGoWriter(true) writes every batch's data files with
