@@ -14,6 +14,7 @@ import (
 
 	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // TestBacklog builds a backlog of FLOE_BACKLOG_FILES one-row data files
@@ -38,8 +39,8 @@ func TestBacklog(t *testing.T) {
 	const commits = 10
 	parts := files / commits
 	ctx := context.Background()
-	e := newEnv(t)
-	w := e.writer()
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	sc := w.ArrowSchema()
 	kp := iceberg.TopicPartition{Topic: topic, Partition: 0}
 	start := time.Now()
@@ -85,7 +86,7 @@ func TestBacklog(t *testing.T) {
 	if peak > 1<<30 {
 		t.Errorf("peak RSS %d MiB, over 1 GiB", peak>>20)
 	}
-	tbl := e.table()
+	tbl := e.Load(ident)
 	got := tbl.CurrentSnapshot().Summary.Properties
 	if got["total-records"] != strconv.FormatInt(off, 10) || got["total-data-files"] != strconv.Itoa(parts) {
 		t.Fatalf("after compaction: %s records in %s files, want %d in %d", got["total-records"], got["total-data-files"], off, parts)

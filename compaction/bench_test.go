@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // BenchmarkCommitVsSnapshots measures the latency of one more ingest commit
@@ -30,8 +31,8 @@ func BenchmarkCommitVsSnapshots(b *testing.B) {
 	}
 	ctx := context.Background()
 	for _, n := range sizes {
-		e := newEnv(b)
-		f := newFeed(b, e.writer(), "floe", topic, "a")
+		e := tabletest.NewContractEnv(b, nil)
+		f := newFeed(b, e.Writer(nil, ident), "floe", topic, "a")
 		for range n {
 			if _, err := f.commit(ctx, 1, 1); err != nil {
 				b.Fatal(err)
@@ -46,7 +47,7 @@ func BenchmarkCommitVsSnapshots(b *testing.B) {
 				}
 			})
 			b.Run(fmt.Sprintf("snapshots=%d/%s/plan", n, label), func(b *testing.B) {
-				tbl := e.table()
+				tbl := e.Load(ident)
 				for b.Loop() {
 					if _, err := tbl.Scan().PlanFiles(ctx); err != nil {
 						b.Fatal(err)
@@ -55,7 +56,7 @@ func BenchmarkCommitVsSnapshots(b *testing.B) {
 			})
 		}
 		measure(b, "raw")
-		c, err := compaction.New(e.open(), ident, compaction.Options{
+		c, err := compaction.New(e.Open(), ident, compaction.Options{
 			SkipRewrite: true, SkipExpire: true, SkipOrphans: true, ManifestMergeMin: 2,
 		})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // Bound keeps the groups that remove most files, within the limits, and
@@ -45,10 +46,10 @@ func parts(p compaction.Plan) []string {
 // are new since its previous run, and keeps every row.
 func TestRunBoundAndBatchedCommits(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	f := newFeed(t, e.writer(), "floe", topic, "a")
+	e := tabletest.NewContractEnv(t, nil)
+	f := newFeed(t, e.Writer(nil, ident), "floe", topic, "a")
 	mustCommit(t, f, 8, 30, 1) // 30 partitions, 8 files each: 240 files
-	before := rowsOf(t, e.table(), 0)
+	before := tabletest.Lines(t, e.Load(ident))
 
 	opts := compaction.Options{SkipExpire: true, SkipOrphans: true, SkipManifests: true,
 		MaxRunFiles: 100, CommitEveryFiles: 30}
@@ -65,7 +66,7 @@ func TestRunBoundAndBatchedCommits(t *testing.T) {
 	if rep.ManifestsRead != 8 {
 		t.Fatalf("first run read %d manifests, want 8", rep.ManifestsRead)
 	}
-	if after := rowsOf(t, e.table(), 0); checksum(after) != checksum(before) {
+	if after := tabletest.Lines(t, e.Load(ident)); checksum(after) != checksum(before) {
 		t.Fatalf("rows changed: %d before, %d after", len(before), len(after))
 	}
 
@@ -93,12 +94,12 @@ func TestRunBoundAndBatchedCommits(t *testing.T) {
 	if rep, err = comp.RunOnce(ctx); err != nil || rep.ManifestsRead != 0 {
 		t.Fatalf("a run on an unchanged table read %d manifests (%v)", rep.ManifestsRead, err)
 	}
-	for p, n := range filesPerPartition(t, e.table()) {
+	for p, n := range filesPerPartition(t, e.Load(ident)) {
 		if n != 1 {
 			t.Errorf("partition %s: %d files after the backlog was worked off", p, n)
 		}
 	}
-	if after := rowsOf(t, e.table(), 0); len(after) != len(before)+30 || !isSubMultiset(before, after) {
+	if after := tabletest.Lines(t, e.Load(ident)); len(after) != len(before)+30 || !isSubMultiset(before, after) {
 		t.Fatalf("rows: %d before, %d after (want +30)", len(before), len(after))
 	}
 }
@@ -107,10 +108,10 @@ func TestRunBoundAndBatchedCommits(t *testing.T) {
 // files for it instead of holding them all.
 func TestMemoryLimitSplitsOutputs(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	f := newFeed(t, e.writer(), "floe", topic, "a")
+	e := tabletest.NewContractEnv(t, nil)
+	f := newFeed(t, e.Writer(nil, ident), "floe", topic, "a")
 	mustCommit(t, f, 6, 30, 1000) // 30 partitions, 6 files of 1,000 rows each
-	before := rowsOf(t, e.table(), 0)
+	before := tabletest.Lines(t, e.Load(ident))
 	opts := compaction.Options{SkipExpire: true, SkipOrphans: true, SkipManifests: true, MemoryLimit: 1 << 20}
 	rep, err := newCompactor(t, e, opts).RunOnce(ctx)
 	if err != nil {
@@ -119,7 +120,7 @@ func TestMemoryLimitSplitsOutputs(t *testing.T) {
 	if rep.FilesRewritten != 180 || rep.FilesWritten < 60 || rep.FilesWritten >= 180 {
 		t.Fatalf("want 180 files rewritten into 2-5 per partition; got %d -> %d", rep.FilesRewritten, rep.FilesWritten)
 	}
-	if after := rowsOf(t, e.table(), 0); checksum(after) != checksum(before) {
+	if after := tabletest.Lines(t, e.Load(ident)); checksum(after) != checksum(before) {
 		t.Fatalf("rows changed")
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 func mustCommit(t *testing.T, f *feed, n, parts, rowsPer int) {
@@ -19,9 +20,9 @@ func mustCommit(t *testing.T, f *feed, n, parts, rowsPer int) {
 	}
 }
 
-func newCompactor(t *testing.T, e *env, opts compaction.Options) *compaction.Compactor {
+func newCompactor(t *testing.T, e *tabletest.Env, opts compaction.Options) *compaction.Compactor {
 	t.Helper()
-	c, err := compaction.New(e.open(), ident, opts)
+	c, err := compaction.New(e.Open(), ident, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +44,12 @@ func isSubMultiset(small, big []string) bool {
 // rewrite then commits against the new state (its inputs are still live).
 func TestRewriteCommitsAfterConcurrentAppend(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	f := newFeed(t, e.writer(), "floe", topic, "a")
+	e := tabletest.NewContractEnv(t, nil)
+	f := newFeed(t, e.Writer(nil, ident), "floe", topic, "a")
 	mustCommit(t, f, 12, 3, 2)
-	before := rowsOf(t, e.table(), 0)
+	before := tabletest.Lines(t, e.Load(ident))
 
-	other := newFeed(t, e.writer(), "floe", topic, "a")
+	other := newFeed(t, e.Writer(nil, ident), "floe", topic, "a")
 	other.n = f.n
 	opts := compaction.Options{SkipExpire: true, SkipOrphans: true, SkipManifests: true}
 	var appendErr error
@@ -67,14 +68,14 @@ func TestRewriteCommitsAfterConcurrentAppend(t *testing.T) {
 	if rep.Conflicts < 1 || rep.RewriteSnapshotID == 0 || rep.GroupsGivenUp != 0 || rep.FilesRewritten == 0 {
 		t.Fatalf("want a conflict then a committed rewrite, got %+v", rep)
 	}
-	after := rowsOf(t, e.table(), 0)
+	after := tabletest.Lines(t, e.Load(ident))
 	if len(after) != len(before)+6 || !isSubMultiset(before, after) {
 		t.Fatalf("rows: before %d, after %d (want +6, all old rows kept)", len(before), len(after))
 	}
 	if got := slices.Compact(slices.Clone(after)); len(got) != len(after) {
 		t.Fatalf("duplicated rows after the rewrite")
 	}
-	o, err := e.writer().Offsets(ctx, "floe")
+	o, err := e.Writer(nil, ident).Offsets(ctx, "floe")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +90,10 @@ func TestRewriteCommitsAfterConcurrentAppend(t *testing.T) {
 // its groups up instead of duplicating rows.
 func TestRewriteGivesUpGroupsWhoseInputsAreGone(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	f := newFeed(t, e.writer(), "floe", topic, "a")
+	e := tabletest.NewContractEnv(t, nil)
+	f := newFeed(t, e.Writer(nil, ident), "floe", topic, "a")
 	mustCommit(t, f, 30, 2, 1) // 30 partitions, 2 files each
-	before := rowsOf(t, e.table(), 0)
+	before := tabletest.Lines(t, e.Load(ident))
 
 	opts := compaction.Options{SkipExpire: true, SkipOrphans: true, SkipManifests: true}
 	rival := newCompactor(t, e, opts)
@@ -113,7 +114,7 @@ func TestRewriteGivesUpGroupsWhoseInputsAreGone(t *testing.T) {
 	if rep.RewriteSnapshotID != 0 || rep.GroupsGivenUp != len(rep.Plan.Groups) || rep.GroupsGivenUp == 0 {
 		t.Fatalf("want every group given up, got %+v", rep)
 	}
-	if after := rowsOf(t, e.table(), 0); checksum(after) != checksum(before) {
+	if after := tabletest.Lines(t, e.Load(ident)); checksum(after) != checksum(before) {
 		t.Fatalf("rows changed: %d before, %d after", len(before), len(after))
 	}
 }
@@ -122,11 +123,11 @@ func TestRewriteGivesUpGroupsWhoseInputsAreGone(t *testing.T) {
 // fenced: the compaction snapshots carry the offsets forward unchanged.
 func TestWriterNotFencedByCompactionCommits(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	comp := newCompactor(t, e, compaction.Options{SkipExpire: true, SkipOrphans: true, SkipManifests: true})
 	sleeps := 0
 	var hookErr error
-	w := e.writer(iceberg.WithSleep(func(ctx context.Context, _ time.Duration) error {
+	w := e.Writer(nil, ident, iceberg.WithSleep(func(ctx context.Context, _ time.Duration) error {
 		sleeps++
 		if sleeps == 1 { // between attempt 1 and 2: another compaction lands
 			var rep compaction.Report
@@ -139,7 +140,7 @@ func TestWriterNotFencedByCompactionCommits(t *testing.T) {
 	}))
 	f := newFeed(t, w, "floe", topic, "a")
 	mustCommit(t, f, 6, 2, 2)
-	g := newFeed(t, e.writer(), "g2", "other.topic", "b")
+	g := newFeed(t, e.Writer(nil, ident), "g2", "other.topic", "b")
 	mustCommit(t, g, 4, 2, 2)
 
 	// Compaction lands while w's cached table is stale.
@@ -158,7 +159,7 @@ func TestWriterNotFencedByCompactionCommits(t *testing.T) {
 	if res.Attempts != 3 {
 		t.Fatalf("attempts %d: want 3 (stale, compaction between, success)", res.Attempts)
 	}
-	o, err := e.writer().Offsets(ctx, "floe")
+	o, err := e.Writer(nil, ident).Offsets(ctx, "floe")
 	if err != nil {
 		t.Fatal(err)
 	}

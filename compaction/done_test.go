@@ -14,6 +14,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // TestCompactionWhileIngesting is issue 5's "done means": at least 300 small
@@ -25,15 +26,15 @@ func TestCompactionWhileIngesting(t *testing.T) {
 		commits = 90
 	}
 	ctx := context.Background()
-	e := newEnv(t)
-	f := newFeed(t, e.writer(), "floe", topic, "a")
+	e := tabletest.NewContractEnv(t, nil)
+	f := newFeed(t, e.Writer(nil, ident), "floe", topic, "a")
 	t0 := time.Now()
 	mustCommit(t, f, commits, 4, 2) // 4 files per commit, 30 partitions
 	t.Logf("%d commits in %s", commits, time.Since(t0))
 
-	tbl := e.table()
+	tbl := e.Load(ident)
 	preSnap := tbl.CurrentSnapshot().SnapshotID
-	before := rowsOf(t, tbl, 0)
+	before := tabletest.Lines(t, tbl)
 	filesBefore := filesPerPartition(t, tbl)
 	if len(filesBefore) != 30 {
 		t.Fatalf("partitions: %d, want 30", len(filesBefore))
@@ -41,7 +42,7 @@ func TestCompactionWhileIngesting(t *testing.T) {
 
 	// A pipeline keeps appending (its own catalog connection) while the
 	// compactor runs.
-	app := newFeed(t, e.writer(), "floe", topic, "c")
+	app := newFeed(t, e.Writer(nil, ident), "floe", topic, "c")
 	app.n = f.n
 	var (
 		stop      atomic.Bool
@@ -87,8 +88,8 @@ func TestCompactionWhileIngesting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl = e.table()
-	after := rowsOf(t, tbl, 0)
+	tbl = e.Load(ident)
+	after := tabletest.Lines(t, tbl)
 	filesAfter := filesPerPartition(t, tbl)
 	for p, n := range filesBefore {
 		if filesAfter[p]*10 > n {
@@ -120,10 +121,10 @@ func TestCompactionWhileIngesting(t *testing.T) {
 	}
 
 	// The pre-compaction snapshot stays readable until it is expired.
-	if got := rowsOf(t, tbl, preSnap); checksum(got) != checksum(before) {
+	if got := tabletest.Lines(t, tbl, table.WithSnapshotID(preSnap)); checksum(got) != checksum(before) {
 		t.Fatalf("snapshot %d read %d rows after compaction, want %d", preSnap, len(got), len(before))
 	}
-	offsetsBefore, err := e.writer().Offsets(ctx, "floe")
+	offsetsBefore, err := e.Writer(nil, ident).Offsets(ctx, "floe")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestCompactionWhileIngesting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl = e.table()
+	tbl = e.Load(ident)
 	if tbl.SnapshotByID(preSnap) != nil || rep3.SnapshotsExpired == 0 {
 		t.Fatalf("snapshot %d not expired: %+v", preSnap, rep3)
 	}
@@ -151,11 +152,11 @@ func TestCompactionWhileIngesting(t *testing.T) {
 	}
 	// Nothing referenced was removed: the table reads the same rows and the
 	// group resumes from the same offsets.
-	if got := rowsOf(t, tbl, 0); checksum(got) != checksum(after) {
+	if got := tabletest.Lines(t, tbl); checksum(got) != checksum(after) {
 		t.Fatalf("rows changed by expiry and orphan cleanup")
 	}
 	assertReferencedExist(t, tbl)
-	offsetsAfter, err := e.writer().Offsets(ctx, "floe")
+	offsetsAfter, err := e.Writer(nil, ident).Offsets(ctx, "floe")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // After expiry down to the last snapshot, every group resumes from exactly
@@ -18,11 +19,11 @@ import (
 // gone: the compactor carried them forward (checkpoint) before expiring.
 func TestExpiryKeepsRecoveryOffsets(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	early := newFeed(t, e.writer(), "early", "early.topic", "e")
+	e := tabletest.NewContractEnv(t, nil)
+	early := newFeed(t, e.Writer(nil, ident), "early", "early.topic", "e")
 	mustCommit(t, early, 3, 2, 1)
-	earlySnap := e.table().CurrentSnapshot().SnapshotID
-	f := newFeed(t, e.writer(), "floe", topic, "a")
+	earlySnap := e.Load(ident).CurrentSnapshot().SnapshotID
+	f := newFeed(t, e.Writer(nil, ident), "floe", topic, "a")
 	mustCommit(t, f, 20, 2, 1)
 
 	// A rewrite carries the offsets; then more plain appends, each recording
@@ -35,14 +36,14 @@ func TestExpiryKeepsRecoveryOffsets(t *testing.T) {
 
 	want := map[string]iceberg.Offsets{}
 	for _, g := range []string{"early", "floe"} {
-		o, err := e.writer().Offsets(ctx, g)
+		o, err := e.Writer(nil, ident).Offsets(ctx, g)
 		if err != nil || len(o) == 0 {
 			t.Fatalf("offsets %s: %v %v", g, o, err)
 		}
 		want[g] = o
 	}
-	rowsBefore := rowsOf(t, e.table(), 0)
-	snapsBefore := len(e.table().Metadata().Snapshots())
+	rowsBefore := tabletest.Lines(t, e.Load(ident))
+	snapsBefore := len(e.Load(ident).Metadata().Snapshots())
 
 	exp := newCompactor(t, e, compaction.Options{
 		SkipRewrite: true, SkipOrphans: true, SkipManifests: true,
@@ -52,7 +53,7 @@ func TestExpiryKeepsRecoveryOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl := e.table()
+	tbl := e.Load(ident)
 	if !rep.Checkpointed {
 		t.Errorf("expected an offsets checkpoint before expiring down to one snapshot")
 	}
@@ -63,7 +64,7 @@ func TestExpiryKeepsRecoveryOffsets(t *testing.T) {
 		t.Fatalf("the early group's own snapshot was not expired")
 	}
 	for g, o := range want {
-		got, err := e.writer().Offsets(ctx, g)
+		got, err := e.Writer(nil, ident).Offsets(ctx, g)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +72,7 @@ func TestExpiryKeepsRecoveryOffsets(t *testing.T) {
 			t.Errorf("group %s: offsets after expiry %v, before %v", g, got, o)
 		}
 	}
-	if checksum(rowsOf(t, tbl, 0)) != checksum(rowsBefore) {
+	if checksum(tabletest.Lines(t, tbl)) != checksum(rowsBefore) {
 		t.Fatalf("rows changed by expiry")
 	}
 	// The ingest goes on from there without being fenced.
@@ -84,10 +85,10 @@ func TestExpiryKeepsRecoveryOffsets(t *testing.T) {
 // the options leave it at zero; options given explicitly win.
 func TestExpiryHonoursTableProperties(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	f := newFeed(t, e.writer(), "floe", topic, "a")
+	e := tabletest.NewContractEnv(t, nil)
+	f := newFeed(t, e.Writer(nil, ident), "floe", topic, "a")
 	mustCommit(t, f, 12, 1, 1)
-	tx := e.table().NewTransaction()
+	tx := e.Load(ident).NewTransaction()
 	if err := tx.SetProperties(iceberggo.Properties{
 		table.MinSnapshotsToKeepKey: "4", table.MaxSnapshotAgeMsKey: "1",
 	}); err != nil {
@@ -110,7 +111,7 @@ func TestExpiryHonoursTableProperties(t *testing.T) {
 	if _, err := exp.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.table().Metadata().Snapshots()); n != 4 {
+	if n := len(e.Load(ident).Metadata().Snapshots()); n != 4 {
 		t.Fatalf("%d snapshots kept, want 4 (history.expire.min-snapshots-to-keep)", n)
 	}
 
@@ -123,7 +124,7 @@ func TestExpiryHonoursTableProperties(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.table().Metadata().Snapshots()); n != 2 || rep.ExpireKeepLast != 2 {
+	if n := len(e.Load(ident).Metadata().Snapshots()); n != 2 || rep.ExpireKeepLast != 2 {
 		t.Fatalf("%d snapshots kept (report keep %d), want 2", n, rep.ExpireKeepLast)
 	}
 }
@@ -132,8 +133,8 @@ func TestExpiryHonoursTableProperties(t *testing.T) {
 // from survive a rewrite and an expiry down to one snapshot.
 func TestWatermarkCarried(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	w := e.writer()
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	f := newFeed(t, w, "floe", topic, "a")
 	mustCommit(t, f, 8, 2, 1) // Kafka partitions 0..3, twice each
 	// One batch with event times for every partition the group recorded.
@@ -153,7 +154,7 @@ func TestWatermarkCarried(t *testing.T) {
 		t.Fatal(err)
 	}
 	const want = "1000000"
-	if got := e.table().CurrentSnapshot().Summary.Properties[iceberg.ValidThroughKey("floe")]; got != want {
+	if got := e.Load(ident).CurrentSnapshot().Summary.Properties[iceberg.ValidThroughKey("floe")]; got != want {
 		t.Fatalf("valid-through after the batch: %q", got)
 	}
 	mustCommit(t, newFeed(t, w, "floe", topic, "b"), 3, 2, 1) // more appends without event times
@@ -164,7 +165,7 @@ func TestWatermarkCarried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl := e.table()
+	tbl := e.Load(ident)
 	if n := len(tbl.Metadata().Snapshots()); n != 1 || rep.RewriteSnapshotID == 0 {
 		t.Fatalf("%d snapshots after expiry (report %+v)", n, rep)
 	}
@@ -183,7 +184,7 @@ func TestWatermarkCarried(t *testing.T) {
 	if _, err := w.Commit(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.table().CurrentSnapshot().Summary.Properties[iceberg.ValidThroughKey("floe")]; got != "1001000" {
+	if got := e.Load(ident).CurrentSnapshot().Summary.Properties[iceberg.ValidThroughKey("floe")]; got != "1001000" {
 		t.Fatalf("valid-through after expiry and a new batch: %q, want 1001000", got)
 	}
 }

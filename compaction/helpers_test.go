@@ -5,10 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,64 +12,15 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
-	"github.com/floe-io/floe/schema"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 const topic = "payments.transactions"
 
-var ident = table.Identifier{"payments", "transactions"}
-
-// env is one SQLite catalog file and warehouse; each open() is a separate
-// catalog connection, standing in for a separate process.
-type env struct {
-	t       testing.TB
-	uri, wh string
-}
-
-func newEnv(t testing.TB) *env {
-	t.Helper()
-	dir := t.TempDir()
-	e := &env{t: t, uri: "sqlite://" + filepath.Join(dir, "catalog.db"), wh: filepath.Join(dir, "warehouse")}
-	sc := schema.TableSchema()
-	if _, err := catalog.EnsureTable(context.Background(), e.open(), ident, sc, schema.PartitionSpec(sc), nil); err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-func (e *env) open() icecatalog.Catalog {
-	e.t.Helper()
-	cat, err := catalog.Open(context.Background(), e.uri, e.wh, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _ = cat.(io.Closer).Close() })
-	return cat
-}
-
-func (e *env) writer(opts ...iceberg.WriterOption) *iceberg.Writer {
-	e.t.Helper()
-	base := []iceberg.WriterOption{iceberg.WithBackoff(func(int) time.Duration { return time.Millisecond })}
-	w, err := iceberg.NewWriter(context.Background(), e.open(), ident, append(base, opts...)...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return w
-}
-
-func (e *env) table() *table.Table {
-	e.t.Helper()
-	tbl, err := e.open().LoadTable(context.Background(), ident)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tbl
-}
+var ident = tabletest.Contract
 
 var (
 	currencies = []string{"EUR", "USD", "GBP"}
@@ -182,44 +129,6 @@ func appendRow(b *array.RecordBuilder, sc *arrow.Schema, prefix, cur, mer string
 			}
 		}
 	}
-}
-
-// rowsOf reads every row of tbl (at snapshot id, or the current one when 0)
-// rendered with all its columns, sorted: the multiset of rows.
-func rowsOf(t testing.TB, tbl *table.Table, snapshot int64) []string {
-	t.Helper()
-	var opts []table.ScanOption
-	if snapshot != 0 {
-		opts = append(opts, table.WithSnapshotID(snapshot))
-	}
-	sc, it, err := tbl.Scan(opts...).ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for rec, err := range it {
-		if err != nil {
-			t.Fatal(err)
-		}
-		for r := range int(rec.NumRows()) {
-			var sb strings.Builder
-			for c := range sc.NumFields() {
-				col := rec.Column(c)
-				sb.WriteString(sc.Field(c).Name)
-				sb.WriteByte('=')
-				if col.IsNull(r) {
-					sb.WriteString("<null>")
-				} else {
-					sb.WriteString(col.ValueStr(r))
-				}
-				sb.WriteByte('\x1f')
-			}
-			out = append(out, sb.String())
-		}
-		rec.Release()
-	}
-	slices.Sort(out)
-	return out
 }
 
 func checksum(rows []string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/fileio"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // oddMerchants need escaping in a path; the first is the example,
@@ -85,12 +86,12 @@ func moveToLegacy(t *testing.T, loc string) string {
 // escaped and a decoded directory. Only the planted files go.
 func TestOrphansNeverDeleteLiveFilesOfOddMerchants(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	w := e.writer()
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	kp := iceberg.TopicPartition{Topic: topic, Partition: 0}
 	commitOdd(t, w, kp, 0, 3)
-	tbl := e.table()
-	before := rowsOf(t, tbl, 0)
+	tbl := e.Load(ident)
+	before := tabletest.Lines(t, tbl)
 
 	var legacyPath string
 	tasks, err := tbl.Scan().PlanFiles(ctx)
@@ -106,7 +107,7 @@ func TestOrphansNeverDeleteLiveFilesOfOddMerchants(t *testing.T) {
 	if legacyPath == "" {
 		t.Fatal("no data file of the first odd merchant")
 	}
-	if got := rowsOf(t, e.table(), 0); checksum(got) != checksum(before) {
+	if got := tabletest.Lines(t, e.Load(ident)); checksum(got) != checksum(before) {
 		t.Fatal("a file at its legacy path is not read")
 	}
 
@@ -144,8 +145,8 @@ func TestOrphansNeverDeleteLiveFilesOfOddMerchants(t *testing.T) {
 	if rep.OrphansRemoved != len(planted) {
 		t.Errorf("removed %d files, want %d: %q", rep.OrphansRemoved, len(planted), rep.Orphans)
 	}
-	tbl = e.table()
-	if got := rowsOf(t, tbl, 0); checksum(got) != checksum(before) {
+	tbl = e.Load(ident)
+	if got := tabletest.Lines(t, tbl); checksum(got) != checksum(before) {
 		t.Fatal("rows changed by orphan removal")
 	}
 	refs, err := iceberg.ReferencedFiles(ctx, tbl)
@@ -166,13 +167,13 @@ func TestOrphansNeverDeleteLiveFilesOfOddMerchants(t *testing.T) {
 // literal location.
 func TestRewriteMovesLegacyFilesToLiteralPaths(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	w := e.writer()
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	kp := iceberg.TopicPartition{Topic: topic, Partition: 0}
 	next := commitOdd(t, w, kp, 0, 2)
 	commitOdd(t, w, kp, next, 2)
-	tbl := e.table()
-	before := rowsOf(t, tbl, 0)
+	tbl := e.Load(ident)
+	before := tabletest.Lines(t, tbl)
 	tasks, err := tbl.Scan().PlanFiles(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +195,8 @@ func TestRewriteMovesLegacyFilesToLiteralPaths(t *testing.T) {
 	if rep.FilesRewritten == 0 {
 		t.Fatalf("nothing rewritten: %+v", rep)
 	}
-	tbl = e.table()
-	if got := rowsOf(t, tbl, 0); checksum(got) != checksum(before) {
+	tbl = e.Load(ident)
+	if got := tabletest.Lines(t, tbl); checksum(got) != checksum(before) {
 		t.Fatal("rows changed by the rewrite")
 	}
 	tasks, err = tbl.Scan().PlanFiles(ctx)
@@ -216,14 +217,14 @@ func TestRewriteMovesLegacyFilesToLiteralPaths(t *testing.T) {
 // unchanged.
 func TestRewriteLongPartitionValues(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	w := e.writer()
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	kp := iceberg.TopicPartition{Topic: topic, Partition: 0}
 	long := strings.Repeat("long-", 80)
 	merch := []string{"short", long}
 	next := commitMerchants(t, w, kp, 0, 2, merch)
 	commitMerchants(t, w, kp, next, 2, merch)
-	before := rowsOf(t, e.table(), 0)
+	before := tabletest.Lines(t, e.Load(ident))
 	rep, err := newCompactor(t, e, compaction.Options{SkipExpire: true, SkipOrphans: true, SkipManifests: true}).RunOnce(ctx)
 	if err != nil {
 		t.Fatalf("compaction failed: %v", err)
@@ -239,7 +240,7 @@ func TestRewriteLongPartitionValues(t *testing.T) {
 	if want := 2 * len(currencies); committed != want {
 		t.Errorf("%d groups committed, want %d: %+v", committed, want, rep.Groups)
 	}
-	tasks, err := e.table().Scan().PlanFiles(ctx)
+	tasks, err := e.Load(ident).Scan().PlanFiles(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestRewriteLongPartitionValues(t *testing.T) {
 			t.Errorf("live file not at its literal location after the rewrite: %v", err)
 		}
 	}
-	if got := rowsOf(t, e.table(), 0); checksum(got) != checksum(before) {
+	if got := tabletest.Lines(t, e.Load(ident)); checksum(got) != checksum(before) {
 		t.Fatal("rows changed by the rewrite")
 	}
 }

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/dlqtable"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
@@ -19,11 +17,7 @@ import (
 
 func TestSink(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := tabletest.NewEnv(t).Open()
 	ident := dlqtable.Name([]string{"payments", "transactions"})
 	if got := ident[0] + "." + ident[1]; got != "payments.transactions_dlq" {
 		t.Fatalf("default name %s", got)

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // BenchmarkParquetWrite measures table.WriteRecords fan-out: one batch of
@@ -15,8 +16,8 @@ import (
 func BenchmarkParquetWrite(b *testing.B) {
 	for _, perPartition := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("100partitions-x%d", perPartition), func(b *testing.B) {
-			e := newEnv(b)
-			w := e.writer(nil)
+			e := tabletest.NewContractEnv(b, nil)
+			w := e.Writer(nil, ident)
 			cur := []string{"EUR", "USD", "GBP", "JPY", "CHF"}
 			var merch []string
 			for i := range 20 {
@@ -67,8 +68,8 @@ func BenchmarkCommit(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			e := newEnv(b)
-			w := e.writer(nil)
+			e := tabletest.NewContractEnv(b, nil)
+			w := e.Writer(nil, ident)
 			mem := memory.NewGoAllocator()
 			next := int64(0)
 			b.ReportAllocs()

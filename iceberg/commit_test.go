@@ -19,6 +19,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 var (
@@ -27,31 +28,6 @@ var (
 	// URL metacharacters.
 	merchants = []string{"m-1", "shop/42", " spaced out ", "商户-ü", "a=b&c%2F?#"}
 )
-
-// scanRows reads the whole table with iceberg-go's scan and returns the
-// transaction ids, sorted.
-func scanRows(t *testing.T, tbl *table.Table) []string {
-	t.Helper()
-	at, err := tbl.Scan().ToArrowTable(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer at.Release()
-	idx := at.Schema().FieldIndices("transaction_id")
-	if len(idx) != 1 {
-		t.Fatalf("scan schema %v", at.Schema())
-	}
-	var ids []string
-	for _, chunk := range at.Column(idx[0]).Data().Chunks() {
-		s := chunk.(*array.String)
-		for i := range s.Len() {
-			ids = append(ids, s.Value(i))
-		}
-	}
-	sort.Strings(ids)
-
-	return ids
-}
 
 func ids(rs ...[]row) []string {
 	var out []string
@@ -80,8 +56,8 @@ func equalStrings(a, b []string) bool {
 
 func TestCommitScanAndOffsets(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
-	w := e.writer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	ctx := t.Context()
 
 	r1 := rows(0, 0, 40, currencies, merchants)
@@ -119,12 +95,12 @@ func TestCommitScanAndOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if got, want := scanRows(t, w.Table()), ids(r1, r2, r3); !equalStrings(got, want) {
+	if got, want := tabletest.IDs(t, w.Table()), ids(r1, r2, r3); !equalStrings(got, want) {
 		t.Fatalf("scanned %d rows, want %d", len(got), len(want))
 	}
 
 	// A new process sees the same offsets: newest per partition wins.
-	other := e.writer(nil)
+	other := e.Writer(nil, ident)
 	off, err := other.Offsets(ctx, "g1")
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +119,8 @@ func TestCommitScanAndOffsets(t *testing.T) {
 // partition columns equal the file's partition values.
 func TestDataFilesHoldOnlyTheirPartition(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
-	w := e.writer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	ctx := t.Context()
 
 	rs := rows(3, 0, 200, currencies, merchants)
@@ -237,9 +213,9 @@ func checkParquetFile(t *testing.T, uri, currency, merchant string) int {
 
 func TestConcurrentWritersDifferentPartitions(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	a, b := e.writer(nil), e.writer(nil)
+	a, b := e.Writer(nil, ident), e.Writer(nil, ident)
 
 	// Deterministic conflict: b's view is stale when it commits.
 	ra := rows(0, 0, 10, currencies, merchants)
@@ -281,8 +257,8 @@ func TestConcurrentWritersDifferentPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fresh := e.writer(nil)
-	if got, want := scanRows(t, fresh.Table()), ids(all...); !equalStrings(got, want) {
+	fresh := e.Writer(nil, ident)
+	if got, want := tabletest.IDs(t, fresh.Table()), ids(all...); !equalStrings(got, want) {
 		t.Fatalf("scanned %d rows, want %d", len(got), len(want))
 	}
 	off, err := fresh.Offsets(ctx, "g")
@@ -296,9 +272,9 @@ func TestConcurrentWritersDifferentPartitions(t *testing.T) {
 
 func TestSameRangeIsFenced(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	a, b := e.writer(nil), e.writer(nil)
+	a, b := e.Writer(nil, ident), e.Writer(nil, ident)
 
 	rs := rows(0, 0, 20, currencies, merchants)
 	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rs)); err != nil {
@@ -312,7 +288,7 @@ func TestSameRangeIsFenced(t *testing.T) {
 	if iceberg.IsRetryable(err) {
 		t.Error("ErrFenced reported retryable")
 	}
-	if got := scanRows(t, e.writer(nil).Table()); len(got) != len(rs) {
+	if got := tabletest.IDs(t, e.Writer(nil, ident).Table()); len(got) != len(rs) {
 		t.Fatalf("%d rows after fenced commit, want %d", len(got), len(rs))
 	}
 
@@ -329,12 +305,12 @@ func TestSameRangeIsFenced(t *testing.T) {
 
 func TestConcurrentSameRangeOneWins(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
 	const n = 3
 	ws := make([]*iceberg.Writer, n)
 	for i := range ws {
-		ws[i] = e.writer(nil)
+		ws[i] = e.Writer(nil, ident)
 	}
 	rs := rows(0, 0, 15, currencies, merchants)
 	var (
@@ -363,17 +339,17 @@ func TestConcurrentSameRangeOneWins(t *testing.T) {
 	if ok != 1 || fenced != n-1 {
 		t.Fatalf("%d succeeded, %d fenced; want 1 and %d", ok, fenced, n-1)
 	}
-	if got := scanRows(t, e.writer(nil).Table()); len(got) != len(rs) {
+	if got := tabletest.IDs(t, e.Writer(nil, ident).Table()); len(got) != len(rs) {
 		t.Fatalf("%d rows, want %d (duplicates?)", len(got), len(rs))
 	}
 }
 
 func TestUnknownOutcomeThatCommitted(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	cat := &faultyCatalog{Catalog: e.open()}
-	w := e.writer(cat)
+	cat := &faultyCatalog{Catalog: e.Open()}
+	w := e.Writer(cat, ident)
 
 	cat.inject("after")
 	rs := rows(0, 0, 12, currencies, merchants)
@@ -385,17 +361,17 @@ func TestUnknownOutcomeThatCommitted(t *testing.T) {
 		t.Fatalf("attempts %d, catalog calls %d; want the commit resolved as done after 1", res.Attempts, cat.calls)
 	}
 	assertSingleCommit(t, e, res.CommitID, res.SnapshotID)
-	if got := scanRows(t, e.writer(nil).Table()); len(got) != len(rs) {
+	if got := tabletest.IDs(t, e.Writer(nil, ident).Table()); len(got) != len(rs) {
 		t.Fatalf("%d rows, want %d", len(got), len(rs))
 	}
 }
 
 func TestUnknownOutcomeThatDidNotCommit(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	cat := &faultyCatalog{Catalog: e.open()}
-	w := e.writer(cat)
+	cat := &faultyCatalog{Catalog: e.Open()}
+	w := e.Writer(cat, ident)
 
 	cat.inject("before", "before")
 	rs := rows(0, 0, 12, currencies, merchants)
@@ -407,16 +383,16 @@ func TestUnknownOutcomeThatDidNotCommit(t *testing.T) {
 		t.Fatalf("attempts %d, want 3", res.Attempts)
 	}
 	assertSingleCommit(t, e, res.CommitID, res.SnapshotID)
-	if got := scanRows(t, e.writer(nil).Table()); len(got) != len(rs) {
+	if got := tabletest.IDs(t, e.Writer(nil, ident).Table()); len(got) != len(rs) {
 		t.Fatalf("%d rows, want %d", len(got), len(rs))
 	}
 }
 
 func TestUnknownOutcomeResolvedAfterCancel(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
-	cat := &faultyCatalog{Catalog: e.open()}
-	w := e.writer(cat)
+	e := tabletest.NewContractEnv(t, nil)
+	cat := &faultyCatalog{Catalog: e.Open()}
+	w := e.Writer(cat, ident)
 
 	// The caller's context ends while the catalog commits (shutdown):
 	// resolution still runs, on a detached context, and finds the commit.
@@ -433,9 +409,9 @@ func TestUnknownOutcomeResolvedAfterCancel(t *testing.T) {
 
 func TestUnknownOutcomeUnresolvable(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
-	cat := &faultyCatalog{Catalog: e.open()}
-	w := e.writer(cat)
+	e := tabletest.NewContractEnv(t, nil)
+	cat := &faultyCatalog{Catalog: e.Open()}
+	w := e.Writer(cat, ident)
 
 	cat.inject("after")
 	cat.mu.Lock()
@@ -457,12 +433,12 @@ func TestUnknownOutcomeUnresolvable(t *testing.T) {
 // fenced rather than replayed on top of the other writer's commit.
 func TestInternalRetryCannotBypassFence(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnvProps(t, iceberggo.Properties{
+	e := tabletest.NewContractEnv(t, iceberggo.Properties{
 		table.CommitNumRetriesKey:     "3",
 		table.CommitMinRetryWaitMsKey: "1",
 	})
 	ctx := t.Context()
-	a, b := e.writer(nil), e.writer(nil)
+	a, b := e.Writer(nil, ident), e.Writer(nil, ident)
 	rs := rows(0, 0, 8, currencies, merchants)
 	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rs)); err != nil {
 		t.Fatal(err)
@@ -470,17 +446,17 @@ func TestInternalRetryCannotBypassFence(t *testing.T) {
 	if _, err := b.Commit(ctx, batch(t, mem, b, "g", rs)); !errors.Is(err, iceberg.ErrFenced) {
 		t.Fatalf("err = %v, want ErrFenced", err)
 	}
-	if got := scanRows(t, e.writer(nil).Table()); len(got) != len(rs) {
+	if got := tabletest.IDs(t, e.Writer(nil, ident).Table()); len(got) != len(rs) {
 		t.Fatalf("%d rows, want %d", len(got), len(rs))
 	}
 }
 
 func TestConflictRetriesExhausted(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	a := e.writer(nil)
-	b := e.writer(nil, iceberg.WithMaxAttempts(1))
+	a := e.Writer(nil, ident)
+	b := e.Writer(nil, ident, iceberg.WithMaxAttempts(1))
 	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rows(0, 0, 2, currencies, merchants))); err != nil {
 		t.Fatal(err)
 	}
@@ -490,10 +466,10 @@ func TestConflictRetriesExhausted(t *testing.T) {
 	}
 }
 
-func assertSingleCommit(t *testing.T, e *env, commitID string, snapID int64) {
+func assertSingleCommit(t *testing.T, e *tabletest.Env, commitID string, snapID int64) {
 	t.Helper()
 	var found []int64
-	for _, s := range e.writer(nil).Table().Metadata().Snapshots() {
+	for _, s := range e.Writer(nil, ident).Table().Metadata().Snapshots() {
 		if s.Summary != nil && s.Summary.Properties[iceberg.CommitIDKey] == commitID {
 			found = append(found, s.SnapshotID)
 		}
@@ -505,9 +481,9 @@ func assertSingleCommit(t *testing.T, e *env, commitID string, snapID int64) {
 
 func TestZeroRowBatchRecordsOffsets(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	w := e.writer(nil)
+	w := e.Writer(nil, ident)
 
 	// On an empty table (no snapshot yet) and after data.
 	for i, from := range []int64{0, 10} {
@@ -532,7 +508,7 @@ func TestZeroRowBatchRecordsOffsets(t *testing.T) {
 			t.Errorf("operation %s, want append", op)
 		}
 
-		off, err := e.writer(nil).Offsets(ctx, "g")
+		off, err := e.Writer(nil, ident).Offsets(ctx, "g")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -540,7 +516,7 @@ func TestZeroRowBatchRecordsOffsets(t *testing.T) {
 			t.Fatalf("offsets %v, want %d", off, from+5)
 		}
 	}
-	if got := scanRows(t, e.writer(nil).Table()); len(got) != 5 {
+	if got := tabletest.IDs(t, e.Writer(nil, ident).Table()); len(got) != 5 {
 		t.Fatalf("%d rows, want 5", len(got))
 	}
 
@@ -554,8 +530,8 @@ func TestZeroRowBatchRecordsOffsets(t *testing.T) {
 
 func TestInvalidBatchReleasesRecords(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
-	w := e.writer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	ctx := t.Context()
 
 	b := batch(t, mem, w, "", rows(0, 0, 3, currencies, merchants))
@@ -585,9 +561,9 @@ func TestInvalidBatchReleasesRecords(t *testing.T) {
 
 func TestOffsetsFollowOtherWriters(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	a, reader := e.writer(nil), e.writer(nil)
+	a, reader := e.Writer(nil, ident), e.Writer(nil, ident)
 
 	next := int64(0)
 	for i := range 4 {

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 const testIDKey = "floe.test.commit-id"
@@ -24,24 +25,26 @@ func emptyAppend(id string) func(context.Context, *table.Table, *table.Transacti
 	}
 }
 
-func (e *env) committer(cat icecatalog.Catalog) *iceberg.Committer {
-	e.t.Helper()
+// committer is a Committer of the contract table on cat (nil: a new
+// connection) that retries at once.
+func committer(t *testing.T, e *tabletest.Env, cat icecatalog.Catalog) *iceberg.Committer {
+	t.Helper()
 	if cat == nil {
-		cat = e.open()
+		cat = e.Open()
 	}
 	c, err := iceberg.NewCommitter(cat, ident,
 		iceberg.WithBackoff(func(int) time.Duration { return 0 }),
 		iceberg.WithSleep(func(ctx context.Context, _ time.Duration) error { return ctx.Err() }))
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return c
 }
 
 // snapshotsWith returns the ids of the snapshots whose summary has id.
-func snapshotsWith(t *testing.T, e *env, id string) []int64 {
+func snapshotsWith(t *testing.T, e *tabletest.Env, id string) []int64 {
 	t.Helper()
-	tbl, err := e.open().LoadTable(t.Context(), ident)
+	tbl, err := e.Open().LoadTable(t.Context(), ident)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +61,9 @@ func snapshotsWith(t *testing.T, e *env, id string) []int64 {
 // pinned attempt fail as a conflict; the change is staged again on the
 // reloaded table and lands once.
 func TestCommitterConflictRestagesOnFreshBase(t *testing.T) {
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	mine, other := e.committer(nil), e.committer(nil)
+	mine, other := committer(t, e, nil), committer(t, e, nil)
 	if _, err := mine.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +105,9 @@ func TestCommitterConflictRestagesOnFreshBase(t *testing.T) {
 // With every attempt meeting a concurrent commit, Commit gives up with
 // ErrConflict and nothing of the change is in the table.
 func TestCommitterConflictExhausted(t *testing.T) {
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	mine, other := e.committer(nil), e.committer(nil)
+	mine, other := committer(t, e, nil), committer(t, e, nil)
 	n := 0
 	res, err := mine.Commit(ctx, iceberg.CommitRequest{
 		IDKey: testIDKey, ID: "mine", Attempts: 3,
@@ -131,9 +134,9 @@ func TestCommitterConflictExhausted(t *testing.T) {
 // An unknown outcome that landed is found by its id: one attempt, one
 // snapshot, no second commit.
 func TestCommitterUnknownOutcomeLanded(t *testing.T) {
-	e := newEnv(t)
-	cat := &faultyCatalog{Catalog: e.open()}
-	c := e.committer(cat)
+	e := tabletest.NewContractEnv(t, nil)
+	cat := &faultyCatalog{Catalog: e.Open()}
+	c := committer(t, e, cat)
 	cat.inject("after")
 	res, err := c.Commit(t.Context(), iceberg.CommitRequest{IDKey: testIDKey, ID: "x", Stage: emptyAppend("x")})
 	if err != nil {
@@ -150,9 +153,9 @@ func TestCommitterUnknownOutcomeLanded(t *testing.T) {
 // An unknown outcome that did not land is not found, so the change is
 // staged again and lands once.
 func TestCommitterUnknownOutcomeNotLanded(t *testing.T) {
-	e := newEnv(t)
-	cat := &faultyCatalog{Catalog: e.open()}
-	c := e.committer(cat)
+	e := tabletest.NewContractEnv(t, nil)
+	cat := &faultyCatalog{Catalog: e.Open()}
+	c := committer(t, e, cat)
 	cat.inject("before")
 	res, err := c.Commit(t.Context(), iceberg.CommitRequest{IDKey: testIDKey, ID: "x", Stage: emptyAppend("x")})
 	if err != nil {
@@ -169,9 +172,9 @@ func TestCommitterUnknownOutcomeNotLanded(t *testing.T) {
 // An unknown outcome the table cannot be read back to resolve is reported
 // as ErrUnknownOutcome, even though the change did land.
 func TestCommitterUnknownOutcomeUnresolvable(t *testing.T) {
-	e := newEnv(t)
-	cat := &faultyCatalog{Catalog: e.open()}
-	c := e.committer(cat)
+	e := tabletest.NewContractEnv(t, nil)
+	cat := &faultyCatalog{Catalog: e.Open()}
+	c := committer(t, e, cat)
 	if _, err := c.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +194,8 @@ func TestCommitterUnknownOutcomeUnresolvable(t *testing.T) {
 // ErrNoChange from Stage ends Commit without a commit or an error; any
 // other Stage error is returned and nothing is committed.
 func TestCommitterStageOutcomes(t *testing.T) {
-	e := newEnv(t)
-	c := e.committer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	c := committer(t, e, nil)
 	res, err := c.Commit(t.Context(), iceberg.CommitRequest{Stage: func(context.Context, *table.Table, *table.Transaction) error {
 		return iceberg.ErrNoChange
 	}})
@@ -206,7 +209,7 @@ func TestCommitterStageOutcomes(t *testing.T) {
 	if !errors.Is(err, boom) || res.Committed {
 		t.Fatalf("stage error: %+v, %v", res, err)
 	}
-	if tbl, _ := e.open().LoadTable(t.Context(), ident); tbl.CurrentSnapshot() != nil {
+	if tbl, _ := e.Open().LoadTable(t.Context(), ident); tbl.CurrentSnapshot() != nil {
 		t.Fatal("a snapshot was committed")
 	}
 }
@@ -216,8 +219,8 @@ func TestCommitterStageOutcomes(t *testing.T) {
 // commits conflicts, although each holds its stage open long enough for
 // the other to commit in between if they were not serialised.
 func TestCommitterSerialisesUsersInOneProcess(t *testing.T) {
-	e := newEnv(t)
-	c := e.committer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	c := committer(t, e, nil)
 	var (
 		inStage, overlaps atomic.Int32
 		wg                sync.WaitGroup
@@ -261,7 +264,7 @@ func TestCommitterSerialisesUsersInOneProcess(t *testing.T) {
 	if n := overlaps.Load(); n != 0 {
 		t.Fatalf("%d stages overlapped", n)
 	}
-	tbl, err := e.open().LoadTable(t.Context(), ident)
+	tbl, err := e.Open().LoadTable(t.Context(), ident)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,8 +276,8 @@ func TestCommitterSerialisesUsersInOneProcess(t *testing.T) {
 // Waiting for the turn honours ctx: a caller queued behind a long commit
 // gives up when its context ends, and nothing of its change is committed.
 func TestCommitterTurnWaitHonoursContext(t *testing.T) {
-	e := newEnv(t)
-	c := e.committer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	c := committer(t, e, nil)
 	entered, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {

@@ -2,10 +2,8 @@ package iceberg
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
-	"runtime"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -13,6 +11,28 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 )
+
+// dataFileWriter writes the records of one batch as Parquet data files of
+// tbl, one or more per partition, named after writeID (a UUID). It takes
+// ownership of recs; on error the files it wrote are removed.
+type dataFileWriter interface {
+	Write(ctx context.Context, tbl *table.Table, writeID string, recs *recordSet) ([]iceberggo.DataFile, error)
+}
+
+// dataFileWriterFor selects the writer of records of schema sc for tbl: the
+// lean writer when the table allows it and iceberg-go's was not asked for,
+// else iceberg-go's. why says why the lean writer was not selected ("" when
+// it was).
+func (c *writerConfig) dataFileWriterFor(tbl *table.Table, sc *arrow.Schema) (dfw dataFileWriter, why string) {
+	if c.icebergGoWriter {
+		return icebergGoFiles{}, "iceberg-go's writer was selected"
+	}
+	plan, why := planLean(tbl, sc)
+	if plan == nil {
+		return icebergGoFiles{}, why
+	}
+	return leanFiles{plan: plan}, ""
+}
 
 // writeFiles writes the records as Parquet data files fanned out by the
 // table's partition spec. The files are named after the commit id when it is
@@ -23,83 +43,37 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 		recs.releaseRest()
 		return nil, nil
 	}
-
-	if !w.cfg.icebergGoWriter {
-		if plan, _ := planLean(tbl, sc); plan != nil {
-			return w.writeLeanRecords(ctx, tbl, plan, commitID, recs)
-		}
+	writeID := commitID
+	if _, err := uuid.Parse(commitID); err != nil {
+		writeID = uuid.NewString()
 	}
-
-	var opts []table.WriteRecordOption
-	if id, err := uuid.Parse(commitID); err == nil {
-		opts = append(opts, table.WithWriteUUID(id))
-	}
-	if w.cfg.targetFileSize > 0 {
-		opts = append(opts, table.WithTargetFileSize(w.cfg.targetFileSize))
-	}
-
-	if w.cfg.clustered && recs.count() == 1 {
-		return w.writeClustered(ctx, tbl, sc, recs, opts)
-	}
-	if w.cfg.writeWorkers > 0 {
-		opts = append(opts, table.WithMaxWriteWorkers(w.cfg.writeWorkers))
-	} else if recs.count() == 1 {
-		// One record batch: the clustered writer sorts its rows by
-		// partition and keeps a single Parquet writer open at a time.
-		// The fanout writer opens one per partition at once, so its heap
-		// grows with the partitions of a batch.
-		opts = append(opts, table.WithClusteredWrite())
-	}
-
-	var (
-		files []iceberggo.DataFile
-		err   error
-	)
-	for df, werr := range table.WriteRecords(ctx, tbl, sc, recs.seq(), opts...) {
-		if werr != nil {
-			err = werr
-			break
-		}
-		files = append(files, df)
-	}
-	if err != nil {
-		removeFiles(ctx, tbl, files)
-		return nil, err
-	}
-
-	return files, nil
+	dfw, _ := w.cfg.dataFileWriterFor(tbl, sc)
+	return dfw.Write(ctx, tbl, writeID, recs)
 }
 
 // LeanWriterReason says why this table's batches are written by iceberg-go's
 // Parquet writer rather than floe's lean writer; "" when the lean writer
 // writes them.
 func (w *Writer) LeanWriterReason() string {
-	if w.cfg.icebergGoWriter {
-		return "iceberg-go's writer was selected"
-	}
-	_, why := planLean(w.Table(), w.ArrowSchema())
+	_, why := w.cfg.dataFileWriterFor(w.Table(), w.ArrowSchema())
 	return why
 }
 
-// writeLeanRecords writes every record of recs with the lean writer
-// (leanwrite.go): one file per partition of each record.
-func (w *Writer) writeLeanRecords(ctx context.Context, tbl *table.Table, plan *leanPlan, commitID string, recs *recordSet) ([]iceberggo.DataFile, error) {
-	if w.cfg.targetFileSize > 0 {
-		plan.target = w.cfg.targetFileSize // WithTargetFileSize overrides the table's
-	}
-	writeID := commitID
-	if _, err := uuid.Parse(commitID); err != nil {
-		writeID = uuid.NewString()
-	}
+// leanFiles is floe's lean writer (leanwrite.go): one file per partition of
+// each record, split when over the plan's target size.
+type leanFiles struct{ plan *leanPlan }
+
+func (l leanFiles) Write(ctx context.Context, tbl *table.Table, writeID string, recs *recordSet) ([]iceberggo.DataFile, error) {
 	var files []iceberggo.DataFile
 	for i := range recs.recs {
 		rec := recs.take(i)
 		if rec == nil {
 			continue
 		}
-		dfs, err := writeLean(ctx, tbl, plan, rec, writeID, i, w.cfg.writeWorkers)
+		dfs, err := writeLean(ctx, tbl, l.plan, rec, writeID, i, 0)
 		rec.Release()
 		if err != nil {
+			recs.releaseRest()
 			removeFiles(ctx, tbl, files)
 			return nil, err
 		}
@@ -108,60 +82,29 @@ func (w *Writer) writeLeanRecords(ctx context.Context, tbl *table.Table, plan *l
 	return files, nil
 }
 
-// writeClustered writes the batch's one record with iceberg-go's clustered
-// writer (one open file at a time), split into disjoint partition sets
-// written in parallel by WithWriteWorkers goroutines (default GOMAXPROCS).
-func (w *Writer) writeClustered(ctx context.Context, tbl *table.Table, sc *arrow.Schema, recs *recordSet, opts []table.WriteRecordOption) ([]iceberggo.DataFile, error) {
-	n := w.cfg.writeWorkers
-	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
+// icebergGoFiles is iceberg-go's writer (table.WriteRecords).
+type icebergGoFiles struct{}
+
+func (icebergGoFiles) Write(ctx context.Context, tbl *table.Table, writeID string, recs *recordSet) ([]iceberggo.DataFile, error) {
+	defer recs.releaseRest()
+	var opts []table.WriteRecordOption
+	if id, err := uuid.Parse(writeID); err == nil {
+		opts = append(opts, table.WithWriteUUID(id))
 	}
-	rec := recs.take(0)
-	var parts []arrow.RecordBatch
-	if n == 1 {
-		parts = []arrow.RecordBatch{rec}
-	} else {
-		var err error
-		if parts, err = splitByPartition(ctx, tbl, rec, n); err != nil {
+	if recs.count() == 1 {
+		// One record batch: the clustered writer sorts its rows by
+		// partition and keeps a single Parquet writer open at a time.
+		// The fanout writer opens one per partition at once, so its heap
+		// grows with the partitions of a batch.
+		opts = append(opts, table.WithClusteredWrite())
+	}
+	var files []iceberggo.DataFile
+	for df, err := range table.WriteRecords(ctx, tbl, recs.schema(), recs.seq(), opts...) {
+		if err != nil {
+			removeFiles(ctx, tbl, files)
 			return nil, err
 		}
-	}
-	opts = append(opts, table.WithClusteredWrite())
-	var (
-		mu    sync.Mutex
-		files []iceberggo.DataFile
-		errs  []error
-		wg    sync.WaitGroup
-	)
-	for _, part := range parts {
-		if part == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The clustered writer does not release its input (the
-			// fanout writer does): release the part here.
-			defer part.Release()
-			one := func(yield func(arrow.RecordBatch, error) bool) { yield(part, nil) }
-			for df, err := range table.WriteRecords(ctx, tbl, sc, one, opts...) {
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					files = append(files, df)
-				}
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		removeFiles(ctx, tbl, files)
-		return nil, err
+		files = append(files, df)
 	}
 	return files, nil
 }

@@ -19,6 +19,8 @@
 // definition levels, one row group, encoders and buffers reused across
 // files, Iceberg metrics built from the values it wrote. Any other table, or
 // WithIcebergGoWriter(true), goes through iceberg-go's table.WriteRecords.
+// The choice is made in one place per batch (datafiles.go,
+// dataFileWriterFor), and LeanWriterReason reports it.
 // Tests hold the two writers to the same rows, partitions, counts and
 // bounds, and two independent readers (arrow-go, hyparquet) to the values.
 //

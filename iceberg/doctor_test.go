@@ -10,7 +10,9 @@ import (
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/fileio"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/internal/testserver"
+	"github.com/floe-io/floe/schema"
 )
 
 // TestCheckLocationsRepairsOldLayout builds a table as old floe versions
@@ -19,14 +21,14 @@ import (
 // files, that repair moves them to their literal locations, and that a
 // file at neither path is reported missing.
 func TestCheckLocationsRepairsOldLayout(t *testing.T) {
-	e := newEnv(t)
-	w := e.writer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	mem := checkedMem(t)
 	rs := rows(0, 0, 60, currencies, merchants)
 	if _, err := w.Commit(t.Context(), batch(t, mem, w, "g", rs)); err != nil {
 		t.Fatal(err)
 	}
-	want := len(scanRows(t, w.Table()))
+	want := len(tabletest.IDs(t, w.Table()))
 	moved := map[string]bool{}
 	for _, df := range dataFiles(t, w.Table()) {
 		legacy, ok := fileio.LegacyLocation(df.FilePath())
@@ -45,7 +47,7 @@ func TestCheckLocationsRepairsOldLayout(t *testing.T) {
 	if len(moved) == 0 {
 		t.Fatal("no merchant id needs escaping")
 	}
-	if got := len(scanRows(t, w.Table())); got != want {
+	if got := len(tabletest.IDs(t, w.Table())); got != want {
 		t.Fatalf("old-layout table reads %d rows, want %d", got, want)
 	}
 
@@ -75,7 +77,7 @@ func TestCheckLocationsRepairsOldLayout(t *testing.T) {
 	if err != nil || len(rep.Misplaced)+len(rep.Missing) != 0 || rep.Files == 0 {
 		t.Fatalf("after repair: %+v %v", rep, err)
 	}
-	if got := len(scanRows(t, w.Table())); got != want {
+	if got := len(tabletest.IDs(t, w.Table())); got != want {
 		t.Fatalf("repaired table reads %d rows, want %d", got, want)
 	}
 
@@ -99,7 +101,7 @@ func TestCheckLocationsS3(t *testing.T) {
 	srv.CreateBucket(t, "lake")
 	dir := t.TempDir()
 	cat := openCat(t, "sqlite://"+filepath.Join(dir, "c.db"), "s3://lake/wh", srv.Props())
-	if _, err := catalog.EnsureTable(t.Context(), cat, ident, testSchema(), testSpec(), nil); err != nil {
+	if _, err := catalog.EnsureTable(t.Context(), cat, ident, schema.TableSchema(), schema.PartitionSpec(schema.TableSchema()), nil); err != nil {
 		t.Fatal(err)
 	}
 	w, err := iceberg.NewWriter(t.Context(), cat, ident, noWait()...)

@@ -9,13 +9,14 @@ import (
 	iceberggo "github.com/apache/iceberg-go"
 
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 func TestEvolveAddWidenMakeOptional(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	a, b := e.writer(nil), e.writer(nil)
+	a, b := e.Writer(nil, ident), e.Writer(nil, ident)
 	// A first commit stores the table's name mapping; Evolve must extend it.
 	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rows(1, 0, 2, currencies, merchants))); err != nil {
 		t.Fatal(err)
@@ -66,7 +67,7 @@ func TestEvolveAddWidenMakeOptional(t *testing.T) {
 	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rows(0, 0, 4, currencies, merchants))); err != nil {
 		t.Fatal(err)
 	}
-	if got := scanRows(t, e.writer(nil).Table()); len(got) != 6 {
+	if got := tabletest.IDs(t, e.Writer(nil, ident).Table()); len(got) != 6 {
 		t.Fatalf("%d rows", len(got))
 	}
 	// The name mapping follows the schema.
@@ -76,8 +77,8 @@ func TestEvolveAddWidenMakeOptional(t *testing.T) {
 }
 
 func TestEvolveRefusesUnsafeChanges(t *testing.T) {
-	e := newEnv(t)
-	w := e.writer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	ctx := t.Context()
 	for _, ch := range []iceberg.Change{
 		{Kind: iceberg.AddColumn, Name: "currency", Type: iceberggo.PrimitiveTypes.Int32}, // exists, other type
@@ -96,12 +97,12 @@ func TestEvolveRefusesUnsafeChanges(t *testing.T) {
 }
 
 func TestEvolveConcurrentDuplicates(t *testing.T) {
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
 	const n = 3
 	ws := make([]*iceberg.Writer, n)
 	for i := range ws {
-		ws[i] = e.writer(nil)
+		ws[i] = e.Writer(nil, ident)
 	}
 	change := []iceberg.Change{{Kind: iceberg.AddColumn, Name: "channel", Type: iceberggo.PrimitiveTypes.String}}
 	var wg sync.WaitGroup
@@ -115,7 +116,7 @@ func TestEvolveConcurrentDuplicates(t *testing.T) {
 			t.Fatalf("writer %d: %v", i, err)
 		}
 	}
-	tbl := e.writer(nil).Table()
+	tbl := e.Writer(nil, ident).Table()
 	if got := len(tbl.Schemas()); got != 2 {
 		t.Fatalf("%d schemas, want 2 (initial + one evolution)", got)
 	}
@@ -126,9 +127,9 @@ func TestEvolveConcurrentDuplicates(t *testing.T) {
 
 func TestEvolveNestedRenameAndPlacement(t *testing.T) {
 	mem := checkedMem(t)
-	e := newEnv(t)
+	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
-	a, b := e.writer(nil), e.writer(nil)
+	a, b := e.Writer(nil, ident), e.Writer(nil, ident)
 	if _, err := a.Commit(ctx, batch(t, mem, a, "g", rows(1, 0, 2, currencies, merchants))); err != nil {
 		t.Fatal(err)
 	}

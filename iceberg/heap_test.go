@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // TestHeapDoesNotGrowWithCommits guards a leak found under the bounded
@@ -17,8 +19,8 @@ func TestHeapDoesNotGrowWithCommits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("commits 6,000 data files")
 	}
-	e := newEnv(t)
-	w := e.writer(e.open(), noWait()...)
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(e.Open(), ident, noWait()...)
 	merchants := make([]string, 200)
 	for i := range merchants {
 		merchants[i] = fmt.Sprintf("m-%d", i)

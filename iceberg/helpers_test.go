@@ -3,8 +3,6 @@ package iceberg_test
 import (
 	"context"
 	"errors"
-	"io"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,98 +12,22 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	iceberggo "github.com/apache/iceberg-go"
 	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 const topic = "payments.transactions"
 
-var ident = table.Identifier{"payments", "transactions"}
-
-// testSchema mirrors the contract table (CONTRACT.md section 3) without the
-// columns added by evolution.
-func testSchema() *iceberggo.Schema {
-	str := iceberggo.PrimitiveTypes.String
-	tstz := iceberggo.PrimitiveTypes.TimestampTz
-
-	return iceberggo.NewSchema(0,
-		iceberggo.NestedField{ID: 1, Name: "transaction_id", Type: str, Required: true},
-		iceberggo.NestedField{ID: 2, Name: "event_time", Type: tstz, Required: true},
-		iceberggo.NestedField{ID: 3, Name: "source", Type: str},
-		iceberggo.NestedField{ID: 4, Name: "amount", Type: iceberggo.DecimalTypeOf(18, 2)},
-		iceberggo.NestedField{ID: 5, Name: "currency", Type: str},
-		iceberggo.NestedField{ID: 6, Name: "user_id", Type: str},
-		iceberggo.NestedField{ID: 7, Name: "merchant_id", Type: str},
-		iceberggo.NestedField{ID: 8, Name: "status", Type: str},
-		iceberggo.NestedField{ID: 9, Name: "_kafka_topic", Type: str},
-		iceberggo.NestedField{ID: 10, Name: "_kafka_partition", Type: iceberggo.PrimitiveTypes.Int32},
-		iceberggo.NestedField{ID: 11, Name: "_kafka_offset", Type: iceberggo.PrimitiveTypes.Int64},
-		iceberggo.NestedField{ID: 12, Name: "_ingested_at", Type: tstz},
-	)
-}
-
-func testSpec() iceberggo.PartitionSpec {
-	return iceberggo.NewPartitionSpec(
-		iceberggo.PartitionField{SourceIDs: []int{5}, FieldID: 1000, Name: "currency", Transform: iceberggo.IdentityTransform{}},
-		iceberggo.PartitionField{SourceIDs: []int{7}, FieldID: 1001, Name: "merchant_id", Transform: iceberggo.IdentityTransform{}},
-	)
-}
-
-// env is one SQLite catalog file and warehouse; each open() is a separate
-// catalog connection, standing in for a separate process.
-type env struct {
-	t   testing.TB
-	uri string
-	wh  string
-}
-
-func newEnv(t testing.TB) *env { return newEnvProps(t, nil) }
-
-func newEnvProps(t testing.TB, props iceberggo.Properties) *env {
-	t.Helper()
-	dir := t.TempDir()
-	e := &env{t: t, uri: "sqlite://" + filepath.Join(dir, "catalog.db"), wh: filepath.Join(dir, "warehouse")}
-	cat := e.open()
-	if _, err := catalog.EnsureTable(context.Background(), cat, ident, testSchema(), testSpec(), props); err != nil {
-		t.Fatal(err)
-	}
-
-	return e
-}
-
-func (e *env) open() icecatalog.Catalog {
-	e.t.Helper()
-	cat, err := catalog.Open(context.Background(), e.uri, e.wh, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _ = cat.(io.Closer).Close() })
-
-	return cat
-}
+var ident = tabletest.Contract
 
 func noWait() []iceberg.WriterOption {
 	return []iceberg.WriterOption{
 		iceberg.WithBackoff(func(int) time.Duration { return 0 }),
 		iceberg.WithSleep(func(ctx context.Context, _ time.Duration) error { return ctx.Err() }),
 	}
-}
-
-func (e *env) writer(cat icecatalog.Catalog, opts ...iceberg.WriterOption) *iceberg.Writer {
-	e.t.Helper()
-	if cat == nil {
-		cat = e.open()
-	}
-	w, err := iceberg.NewWriter(context.Background(), cat, ident, append(noWait(), opts...)...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-
-	return w
 }
 
 // row is one payment in a test batch.

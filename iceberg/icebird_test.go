@@ -15,6 +15,7 @@ import (
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/icebirdtest"
 	"github.com/floe-io/floe/internal/testserver"
+	"github.com/floe-io/floe/schema"
 )
 
 // checkIcebird compares what icebird read with the rows produced: the row
@@ -91,7 +92,7 @@ func TestTablesReadByIcebird(t *testing.T) {
 	}
 	newTable := func(name, wh string, props map[string]string) (icecatalog.Catalog, *iceberg.Writer) {
 		cat := openCat(t, "sqlite://"+filepath.Join(dir, name+".db"), wh, props)
-		if _, err := catalog.EnsureTable(ctx, cat, ident, testSchema(), testSpec(), nil); err != nil {
+		if _, err := catalog.EnsureTable(ctx, cat, ident, schema.TableSchema(), schema.PartitionSpec(schema.TableSchema()), nil); err != nil {
 			t.Fatal(err)
 		}
 		w, err := iceberg.NewWriter(ctx, cat, ident, noWait()...)

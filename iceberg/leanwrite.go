@@ -210,13 +210,16 @@ func intProp(props iceberggo.Properties, key string, def int) (int, error) {
 	return n, nil
 }
 
-// leanGroup is one partition's rows of a record.
+// leanGroup is one partition's rows of a record, with the partition's
+// values (by partition field id) and path (one PartitionSegment per field).
 type leanGroup struct {
 	rows []int32
+	vals map[int]any
+	path string
 }
 
 // groupRows groups rec's rows by their partition values, in order of first
-// appearance.
+// appearance. It is the one place the lean writer computes partitions.
 func (p *leanPlan) groupRows(rec arrow.RecordBatch) ([]leanGroup, error) {
 	n := int(rec.NumRows())
 	if len(p.parts) == 0 {
@@ -229,6 +232,11 @@ func (p *leanPlan) groupRows(rec arrow.RecordBatch) ([]leanGroup, error) {
 	arrs := make([]arrow.Array, len(p.parts))
 	for i, part := range p.parts {
 		arrs[i] = rec.Column(p.colIdx[part.col])
+		switch arrs[i].(type) {
+		case *array.String, *array.Int32, *array.Int64:
+		default:
+			return nil, fmt.Errorf("partition column of arrow type %s", arrs[i].DataType())
+		}
 	}
 	index := make(map[string]int)
 	var groups []leanGroup
@@ -250,54 +258,47 @@ func (p *leanPlan) groupRows(rec arrow.RecordBatch) ([]leanGroup, error) {
 				key = binary.LittleEndian.AppendUint32(key, uint32(a.Value(r)))
 			case *array.Int64:
 				key = binary.LittleEndian.AppendUint64(key, uint64(a.Value(r)))
-			default:
-				return nil, fmt.Errorf("partition column of arrow type %s", a.DataType())
 			}
 		}
 		g, ok := index[string(key)]
 		if !ok {
 			g = len(groups)
 			index[string(key)] = g
-			groups = append(groups, leanGroup{})
+			vals, path := p.partition(arrs, r)
+			groups = append(groups, leanGroup{vals: vals, path: path})
 		}
 		groups[g].rows = append(groups[g].rows, int32(r))
 	}
 	return groups, nil
 }
 
-// partition returns the partition values (by partition field id) and the
-// partition path of row r: one PartitionSegment per field.
-func (p *leanPlan) partition(rec arrow.RecordBatch, r int32) (map[int]any, string) {
-	if len(p.parts) == 0 {
-		return nil, ""
-	}
+// partition returns the partition values and path of row r, given the
+// partition source columns in spec order.
+func (p *leanPlan) partition(arrs []arrow.Array, r int) (map[int]any, string) {
 	vals := make(map[int]any, len(p.parts))
 	var path strings.Builder
 	for i, part := range p.parts {
 		if i > 0 {
 			path.WriteByte('/')
 		}
-		a := rec.Column(p.colIdx[part.col])
-		if a.IsNull(int(r)) {
+		a := arrs[i]
+		if a.IsNull(r) {
 			vals[part.fieldID] = nil
 			path.WriteString(PartitionSegment(part.name, "null"))
 			continue
 		}
-		var v any
 		var s string
 		switch a := a.(type) {
 		case *array.String:
-			s = a.Value(int(r))
-			s = strings.Clone(s)
-			v = s
+			s = strings.Clone(a.Value(r))
+			vals[part.fieldID] = s
 		case *array.Int32:
-			v = a.Value(int(r))
-			s = strconv.FormatInt(int64(a.Value(int(r))), 10)
+			vals[part.fieldID] = a.Value(r)
+			s = strconv.FormatInt(int64(a.Value(r)), 10)
 		case *array.Int64:
-			v = a.Value(int(r))
-			s = strconv.FormatInt(a.Value(int(r)), 10)
+			vals[part.fieldID] = a.Value(r)
+			s = strconv.FormatInt(a.Value(r), 10)
 		}
-		vals[part.fieldID] = v
 		path.WriteString(PartitionSegment(part.name, s))
 	}
 	return vals, path.String()
@@ -403,7 +404,7 @@ func writeLean(ctx context.Context, tbl *table.Table, p *leanPlan, rec arrow.Rec
 					return
 				}
 				name := fmt.Sprintf("%05d-%d-%s-%05d", w, task, writeID, g)
-				dfs, err := p.writeFiles(fsys, locs, enc, rec, groups[g].rows, name, files[g][:0])
+				dfs, err := p.writeFiles(fsys, locs, enc, rec, &groups[g], groups[g].rows, name, files[g][:0])
 				files[g] = dfs
 				if err != nil {
 					fail(err)
@@ -424,31 +425,30 @@ func writeLean(ctx context.Context, tbl *table.Table, p *leanPlan, rec arrow.Rec
 	return out, nil
 }
 
-// writeFiles encodes one partition's rows as a data file, stores it and
+// writeFiles encodes rows (of partition g) as a data file, stores it and
 // appends its DataFile to out. A file over the target size is split in two
 // (by rows) and each half written the same way.
-func (p *leanPlan) writeFiles(fsys icebergio.IO, locs table.LocationProvider, enc *pqEncoder, rec arrow.RecordBatch, rows []int32, name string, out []iceberggo.DataFile) ([]iceberggo.DataFile, error) {
+func (p *leanPlan) writeFiles(fsys icebergio.IO, locs table.LocationProvider, enc *pqEncoder, rec arrow.RecordBatch, g *leanGroup, rows []int32, name string, out []iceberggo.DataFile) ([]iceberggo.DataFile, error) {
 	if err := enc.encode(&p.layout, rec, p.colIdx, rows); err != nil {
 		return out, err
 	}
 	if int64(len(enc.out)) > p.target && len(rows) > 1 {
 		half := len(rows) / 2
-		out, err := p.writeFiles(fsys, locs, enc, rec, rows[:half], name+"-a", out)
+		out, err := p.writeFiles(fsys, locs, enc, rec, g, rows[:half], name+"-a", out)
 		if err != nil {
 			return out, err
 		}
-		return p.writeFiles(fsys, locs, enc, rec, rows[half:], name+"-b", out)
+		return p.writeFiles(fsys, locs, enc, rec, g, rows[half:], name+"-b", out)
 	}
-	partVals, partPath := p.partition(rec, rows[0])
 	name += ".parquet"
-	if partPath != "" {
-		name = partPath + "/" + name
+	if g.path != "" {
+		name = g.path + "/" + name
 	}
 	path := locs.NewDataLocation(name)
 	if err := storeFile(fsys, path, enc.out); err != nil {
 		return out, fmt.Errorf("write %s: %w", path, err)
 	}
-	df, err := p.dataFile(enc, path, partVals, int64(len(rows)), int64(len(enc.out)))
+	df, err := p.dataFile(enc, path, g.vals, int64(len(rows)), int64(len(enc.out)))
 	if err != nil {
 		return out, err
 	}

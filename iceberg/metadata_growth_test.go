@@ -15,6 +15,7 @@ import (
 	iceberggo "github.com/apache/iceberg-go"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // TestMetadataGrowth is a measurement, not a check: it runs only with
@@ -34,18 +35,18 @@ func TestMetadataGrowth(t *testing.T) {
 		t.Skip("measurement; set FLOE_METADATA_GROWTH=<commits>")
 	}
 	keep, _ := strconv.Atoi(os.Getenv("FLOE_METADATA_KEEP"))
-	e := newEnvProps(t, iceberggo.Properties{
+	e := tabletest.NewContractEnv(t, iceberggo.Properties{
 		"write.metadata.delete-after-commit.enabled": "true",
 		"write.metadata.previous-versions-max":       "10",
 	})
-	cat := e.open()
-	w := e.writer(cat)
+	cat := e.Open()
+	w := e.Writer(cat, ident)
 	ctx := context.Background()
 	mem := memory.NewGoAllocator()
 	var comp *compaction.Compactor
 	if keep != 0 {
 		var err error
-		comp, err = compaction.New(e.open(), ident, compaction.Options{
+		comp, err = compaction.New(e.Open(), ident, compaction.Options{
 			ExpireKeepLast: max(keep, 1), ExpireOlderThan: time.Millisecond, SkipRewrite: true, SkipOrphans: true,
 			SkipExpire: keep < 0,
 		})

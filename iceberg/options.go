@@ -20,9 +20,6 @@ type writerConfig struct {
 	retry           retryConfig
 	committer       *Committer
 	now             func() time.Time
-	targetFileSize  int64
-	writeWorkers    int
-	clustered       bool
 	icebergGoWriter bool
 	stageHook       func(stage, commitID string)
 }
@@ -47,9 +44,6 @@ func (c *writerConfig) validate() error {
 		errs = append(errs, errors.New("WithBackoff, WithSleep and WithResolveTimeout configure the Committer: give them to NewCommitter, not with WithCommitter"))
 	} else if err := c.retry.validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.targetFileSize < 0 || c.writeWorkers < 0 {
-		errs = append(errs, errors.New("target file size and write workers must not be negative"))
 	}
 
 	return errors.Join(errs...)
@@ -111,26 +105,6 @@ func WithClock(now func() time.Time) WriterOption {
 // been cancelled, so shutting down does not leave an outcome unresolved.
 func WithResolveTimeout(d time.Duration) RetryOption {
 	return retryOpt(func(c *retryConfig) { c.resolveTimeout = d })
-}
-
-// WithTargetFileSize overrides the table's write.target-file-size-bytes.
-func WithTargetFileSize(bytes int64) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.targetFileSize = bytes })
-}
-
-// WithWriteWorkers bounds the goroutines writing Parquet files per batch
-// (default: iceberg-go's, GOMAXPROCS).
-func WithWriteWorkers(n int) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.writeWorkers = n })
-}
-
-// WithClusteredWrite writes a batch's data files one partition at a time
-// (iceberg-go's clustered writer, which reclusters the rows of a record by
-// partition) instead of fanning out to one open writer and goroutine per
-// partition. With thousands of partitions per commit it uses a fraction of
-// the memory and CPU; it ignores WithWriteWorkers.
-func WithClusteredWrite(on bool) WriterOption {
-	return writerOpt(func(c *writerConfig) { c.clustered = on })
 }
 
 // WithIcebergGoWriter(true) writes every batch's data files with

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 func TestValidThroughFunc(t *testing.T) {
@@ -26,8 +27,8 @@ func TestValidThroughFunc(t *testing.T) {
 // the summary: the maxima merge per partition (never going back), the
 // watermark is their minimum over recorded and assigned partitions.
 func TestWriterValidThrough(t *testing.T) {
-	e := newEnv(t)
-	w := e.writer(nil)
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, ident)
 	ctx := context.Background()
 	mem := memory.NewGoAllocator()
 	cur, mer := []string{"EUR"}, []string{"m"}

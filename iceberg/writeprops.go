@@ -8,19 +8,18 @@ import iceberggo "github.com/apache/iceberg-go"
 // cost of a file, not the cost of a row, dominates:
 //
 //   - zstd level 1 instead of the codec's default (3);
-//   - no dictionary for the columns whose values are (nearly) unique per
-//     row: a dictionary is built, then thrown away by the cost fallback;
-//   - a small dictionary page limit, which is what arrow-go sizes each
-//     column's dictionary buffers by.
+//   - no dictionary for uniqueColumns, the columns whose values are
+//     (nearly) unique per row: a dictionary is built, then thrown away by
+//     the cost fallback.
 //
 // Set them when the table is created (catalog.EnsureTable's props) or with
-// a SetProperties transaction; WriteRecords reads them from the table.
-func TunedWriteProperties() iceberggo.Properties {
+// a SetProperties transaction; the writers read them from the table.
+func TunedWriteProperties(uniqueColumns ...string) iceberggo.Properties {
 	p := iceberggo.Properties{
 		"write.parquet.compression-codec": "zstd",
 		"write.parquet.compression-level": "1",
 	}
-	for _, col := range []string{"transaction_id", "event_time", "amount", "user_id", "_kafka_offset"} {
+	for _, col := range uniqueColumns {
 		p["write.parquet.dict-encoding-enabled.column."+col] = "false"
 	}
 	return p

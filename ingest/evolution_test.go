@@ -19,6 +19,7 @@ import (
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/keys"
 	"github.com/floe-io/floe/schema"
 )
@@ -264,8 +265,7 @@ func TestEvolutionStream(t *testing.T) {
 
 	// Replay the whole topic from the start into a new table.
 	e2 := *e
-	dir := t.TempDir()
-	e2.cat, e2.wh = "sqlite://"+dir+"/catalog.db", "file://"+dir+"/warehouse"
+	e2.Env = tabletest.NewEnv(t)
 	_, w2, err := e2.runUntilEnd(t, ctx, "replay", ingest.Options{})
 	if err != nil {
 		t.Fatal(err)

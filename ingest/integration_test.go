@@ -5,37 +5,33 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/internal/assembly"
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
 	"github.com/floe-io/floe/internal/icebirdtest"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/keys"
-	"github.com/floe-io/floe/schema"
 )
 
 // env is a broker over TCP, a registry over HTTP, a SQLite catalog and a
 // local warehouse, all started by the test.
 type env struct {
+	*tabletest.Env
 	stack   *devstack.Stack
 	ids     contract.IDs
 	keyring map[string][]byte
-	dir     string
-	cat     string
-	wh      string
 }
 
 func newEnv(t *testing.T, partitions int) *env {
@@ -50,60 +46,35 @@ func newEnv(t *testing.T, partitions int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	return &env{
-		stack: st, ids: ids, keyring: devstack.GenerateKeyring("k1", "k2"), dir: dir,
-		cat: "sqlite://" + filepath.Join(dir, "catalog.db"),
-		wh:  "file://" + filepath.Join(dir, "warehouse"),
-	}
+	return &env{Env: tabletest.NewEnv(t), stack: st, ids: ids, keyring: devstack.GenerateKeyring("k1", "k2")}
 }
 
-// pipeline assembles the real parts: confluent-kafka-go consumer in a
-// consumer group, registry client, keyring, Iceberg writer, Kafka DLQ.
+// pipeline assembles the pipeline floe run assembles (internal/assembly):
+// confluent-kafka-go consumer in a consumer group, registry client,
+// keyring, Iceberg writer, Kafka DLQ. The returned function closes the
+// source and the dead-letter sink; the writer stays usable.
 func (e *env) pipeline(t *testing.T, group string, opts ingest.Options) (*ingest.Pipeline, *iceberg.Writer, func()) {
 	t.Helper()
 	ctx := context.Background()
-	reg, err := schema.NewRegistry(e.stack.RegistryURL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	kr, err := keys.New(e.keyring)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.Open(ctx, e.cat, e.wh, nil)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	a, err := assembly.New(ctx, assembly.Config{
+		Brokers: e.stack.BrokersString(), RegistryURL: e.stack.RegistryURL,
+		Topic: "payments.transactions", Group: group, DLQTopic: "payments.transactions.dlq",
+		Keyring: kr, Catalog: e.URI, Warehouse: e.Warehouse, Table: "payments.transactions",
+		Opts: opts, Log: log,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ident, _ := catalog.ParseIdentifier("payments.transactions")
-	sc := schema.TableSchema()
-	if _, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := iceberg.NewWriter(ctx, cat, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := ingest.NewKafkaSource(ingest.KafkaSourceConfig{Brokers: e.stack.BrokersString(), Group: group, Topic: "payments.transactions"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dlq, err := ingest.NewKafkaDeadLetters(e.stack.BrokersString(), "payments.transactions.dlq", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Group = group
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	p, err := ingest.New(src, schema.NewDecoder(reg), kr, w, dlq, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, w, func() {
-		_ = src.Close()
-		_ = dlq.Close(context.Background())
-	}
+	t.Cleanup(a.CloseCatalog)
+	return a.Pipeline, a.Writer, func() { _ = a.Close(context.Background()) }
 }
 
 type testWriter struct{ t *testing.T }
@@ -133,65 +104,25 @@ func (e *env) ends(t *testing.T) map[ingest.TopicPartition]int64 {
 	return out
 }
 
-// tableRows reads every row of the table back through an Iceberg scan.
-func tableRows(t *testing.T, w *iceberg.Writer) map[string]map[string]string {
+// tableRows reads every row of w's table back, by transaction id, after
+// reloading it.
+func tableRows(t *testing.T, w *iceberg.Writer) map[string]tabletest.Row {
 	t.Helper()
-	ctx := context.Background()
-	if err := w.Refresh(ctx); err != nil {
+	if err := w.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	_, recs, err := w.Table().Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := map[string]map[string]string{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := rowStrings(rec, i)
-			id := row["transaction_id"]
-			if _, dup := rows[id]; dup {
-				t.Errorf("transaction %s is in the table twice", id)
-			}
-			rows[id] = row
-		}
-		rec.Release()
-	}
-	return rows
-}
-
-func rowStrings(rec arrow.RecordBatch, i int) map[string]string {
-	row := map[string]string{}
-	for c, f := range rec.Schema().Fields() {
-		col := rec.Column(c)
-		if col.IsNull(i) {
-			row[f.Name] = "<null>"
-			continue
-		}
-		switch a := col.(type) {
-		case *array.Timestamp:
-			unit := a.DataType().(*arrow.TimestampType).Unit
-			row[f.Name] = a.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano)
-		case *array.Decimal128:
-			row[f.Name] = a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
-		default:
-			row[f.Name] = col.ValueStr(i)
-		}
-	}
-	return row
+	return tabletest.RowsByID(t, w.Table())
 }
 
 func expectStrings(ev devstack.Event) map[string]string {
 	x := ev.Expect
 	opt := func(s *string) string {
 		if s == nil {
-			return "<null>"
+			return tabletest.Null
 		}
 		return *s
 	}
-	fee := "<null>"
+	fee := tabletest.Null
 	if x.FeeBps != nil {
 		fee = strconv.FormatInt(*x.FeeBps, 10)
 	}
@@ -266,7 +197,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("%s: column %s = %q, want %q", id, k, got[k], want)
 			}
 		}
-		if got["_kafka_topic"] != "payments.transactions" || got["_ingested_at"] == "<null>" {
+		if got["_kafka_topic"] != "payments.transactions" || got["_ingested_at"] == tabletest.Null {
 			t.Errorf("%s: metadata columns %q %q", id, got["_kafka_topic"], got["_ingested_at"])
 		}
 	}
@@ -376,7 +307,7 @@ func checkFilePartitions(t *testing.T, w *iceberg.Writer) {
 		for tr.Next() {
 			rec := tr.RecordBatch()
 			for i := 0; i < int(rec.NumRows()); i++ {
-				row := rowStrings(rec, i)
+				row := tabletest.RowOf(rec, i)
 				if fmt.Sprint(part[1000]) != row["currency"] || fmt.Sprint(part[1001]) != row["merchant_id"] {
 					t.Errorf("file %s (partition %v) holds a row of %s/%s", path, part, row["currency"], row["merchant_id"])
 				}

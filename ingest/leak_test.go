@@ -6,11 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/dlqtable"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/contract"
@@ -192,11 +190,7 @@ func TestNoPlaintextLeaks(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := tabletest.NewEnv(t).Open()
 	ident := dlqtable.Name([]string{"payments", "transactions"})
 	tableSink, err := dlqtable.New(ctx, cat, ident, dlqtable.Options{})
 	if err != nil {

@@ -6,16 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/contract"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/schema"
 )
 
@@ -78,20 +77,8 @@ func TestValidThroughLaggingPartition(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(dir, "c.db"), filepath.Join(dir, "wh"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := catalog.ParseIdentifier("payments.transactions")
-	sc := schema.TableSchema()
-	if _, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := iceberg.NewWriter(ctx, cat, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := tabletest.NewContractEnv(t, nil)
+	w := e.Writer(nil, tabletest.Contract)
 
 	clk := &clock{t: time.Unix(1000, 0)}
 	src := &lagSource{fakeSource: fakeSource{step: 500 * time.Millisecond, clk: clk, cancel: cancel}}
@@ -129,10 +116,7 @@ func TestValidThroughLaggingPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := e.Load(tabletest.Contract)
 	// Walk the snapshots oldest first, merging the recorded offsets.
 	committed := iceberg.Offsets{}
 	var snapshots, withWatermark, lagBound int

@@ -53,6 +53,13 @@ func TableSchema() *iceberggo.Schema {
 	)
 }
 
+// UniqueColumns are the columns of TableSchema whose values are (nearly)
+// unique per row, which a Parquet dictionary does not compress
+// (iceberg.TunedWriteProperties).
+func UniqueColumns() []string {
+	return []string{TransactionIDColumn, EventTimeColumn, "amount", "user_id", KafkaOffsetColumn}
+}
+
 // PartitionSpec returns identity(currency), identity(merchant_id) bound to
 // the field ids of s, with partition field ids 1000 and 1001. A column
 // missing from s is left out of the spec.

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 func (e *procEnv) backfillArgs(table string, extra ...string) []string {
@@ -46,15 +47,12 @@ func (e *procEnv) rowsOf(t *testing.T, table string) map[string]keyed {
 	t.Helper()
 	w := e.writerFor(t, table)
 	rows := map[string]keyed{}
-	scanRows(t, w.Table(), []string{"transaction_id", "_kafka_partition", "_kafka_offset"}, func(v []string, _ []bool) {
-		if _, dup := rows[v[0]]; dup {
-			t.Errorf("%s twice in %s", v[0], table)
-		}
+	for id, r := range tabletest.RowsByID(t, w.Table()) {
 		var k keyed
-		fmt.Sscan(v[1], &k.partition)
-		fmt.Sscan(v[2], &k.offset)
-		rows[v[0]] = k
-	})
+		fmt.Sscan(r["_kafka_partition"], &k.partition)
+		fmt.Sscan(r["_kafka_offset"], &k.offset)
+		rows[id] = k
+	}
 	return rows
 }
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/bench"
 	"github.com/floe-io/floe/internal/redact"
 	"github.com/floe-io/floe/keys"
@@ -38,9 +37,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		catalogURI = fs.String("catalog", "", "catalog URI (default: a SQLite catalog per run)")
 		warehouse  = fs.String("warehouse", "", "warehouse location (default: a local directory per run)")
 		isolate    = fs.Bool("isolate", true, "ingest each run in a child process, so CPU and peak RSS are the pipeline's alone")
-		wprops     = fs.String("write-props", "tuned", "Parquet table properties of each run's table: tuned (iceberg.TunedWriteProperties) or default (iceberg-go's)")
-		clustered  = fs.Bool("clustered", false, "with --parquet-writer iceberg-go: write each batch one partition at a time (iceberg.WithClusteredWrite)")
-		pqWriter   = fs.String("parquet-writer", "lean", "data file writer: lean (floe's, the default) or iceberg-go (table.WriteRecords), for before/after runs")
+		pqWriter   = fs.String("parquet-writer", "lean", "floe run's --parquet-writer: lean (floe's, the default) or iceberg-go (table.WriteRecords)")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
 		logLevel   = fs.String("log-level", "warn", "log level of each run's pipeline, on stderr: debug, info (a line per commit), warn, error")
 
@@ -86,9 +83,9 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			Catalog: *catalogURI, Warehouse: *warehouse, Table: *table,
 			Trigger: *trig, Events: int64(*events), Rate: *rate, Label: *label,
 			Progress: redact.Unwrap(stderr), CPUProfile: *cpuProfile, Isolated: true,
-			TableProps: bench.WriteProps(*wprops), WriterOptions: writerOpts(*clustered, *pqWriter),
-			Ready: func() { fmt.Fprintln(stdout, "ready") },
-			Log:   newLogger(stderr, *logLevel, "text"),
+			IcebergGoWriter: *pqWriter == "iceberg-go",
+			Ready:           func() { fmt.Fprintln(stdout, "ready") },
+			Log:             newLogger(stderr, *logLevel, "text"),
 		})
 		if err != nil {
 			return err
@@ -112,16 +109,16 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	c := bench.Config{
 		Events: *events, Rate: *rate, Partitions: *partitions, Merchants: *merchants,
 		DataDir: *dataDir, Brokers: *brokers, RegistryURL: *registry,
-		Catalog: *catalogURI, Warehouse: *warehouse, Progress: redact.Unwrap(stderr), WriteProps: *wprops,
-		Clustered: *clustered, ParquetWriter: *pqWriter, LogLevel: *logLevel,
+		Catalog: *catalogURI, Warehouse: *warehouse, Progress: redact.Unwrap(stderr),
+		ParquetWriter: *pqWriter, LogLevel: *logLevel,
+	}
+	if *pqWriter != "lean" && *pqWriter != "iceberg-go" {
+		return usageError{fmt.Errorf("--parquet-writer: %q: want lean or iceberg-go", *pqWriter)}
 	}
 	switch *logLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return usageError{fmt.Errorf("--log-level: want debug, info, warn or error, got %q", *logLevel)}
-	}
-	if *pqWriter != "lean" && *pqWriter != "iceberg-go" {
-		return usageError{fmt.Errorf("--parquet-writer: %q: want lean or iceberg-go", *pqWriter)}
 	}
 	var bad []string
 	for _, s := range strings.Split(*triggers, ",") {
@@ -169,17 +166,6 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		}
 	}
 	return err
-}
-
-func writerOpts(clustered bool, writer string) []iceberg.WriterOption {
-	var opts []iceberg.WriterOption
-	if clustered {
-		opts = append(opts, iceberg.WithClusteredWrite(true))
-	}
-	if writer == "iceberg-go" {
-		opts = append(opts, iceberg.WithIcebergGoWriter(true))
-	}
-	return opts
 }
 
 // runSoak runs `floe bench --soak` and writes soak.json, soak.csv and

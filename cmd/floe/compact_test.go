@@ -2,28 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/floe-io/floe/catalog"
-	"github.com/floe-io/floe/schema"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 func TestCompactCommand(t *testing.T) {
-	dir := t.TempDir()
-	uri := "sqlite://" + filepath.Join(dir, "catalog.db")
-	wh := filepath.Join(dir, "warehouse")
-	cat, err := catalog.Open(context.Background(), uri, wh, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := catalog.ParseIdentifier("payments.transactions")
-	sc := schema.TableSchema()
-	if _, err := catalog.EnsureTable(context.Background(), cat, ident, sc, schema.PartitionSpec(sc), nil); err != nil {
-		t.Fatal(err)
-	}
+	e := tabletest.NewContractEnv(t, nil)
+	uri, wh := e.URI, e.Warehouse
 	env := func(string) string { return "" }
 
 	var out, errb bytes.Buffer

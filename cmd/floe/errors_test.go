@@ -11,6 +11,7 @@ import (
 
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/tabletest"
 )
 
 // TestRunOnErrorFail: with --on-error fail, floe run commits everything
@@ -159,12 +160,16 @@ func (e *procEnv) deadLetterClasses(t *testing.T, table string) map[string]strin
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	scanRows(t, tbl, []string{"key", "error_class", "value"}, func(v []string, null []bool) {
-		out[decodeKey(t, v[0])] = v[1] // the key column holds base64 of the key bytes
-		if null[2] {
+	for _, r := range tabletest.Rows(t, tbl) {
+		key := r["key"] // base64 of the key bytes
+		if key == tabletest.Null {
+			key = ""
+		}
+		out[decodeKey(t, key)] = r["error_class"]
+		if r["value"] == tabletest.Null {
 			t.Errorf("dead letter without its original value")
 		}
-	})
+	}
 	return out
 }
 

@@ -17,13 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/iceberg-go/table"
-
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/schema"
 )
 
@@ -358,7 +356,9 @@ func (e *procEnv) checkExactlyOnce(t *testing.T, w *iceberg.Writer) {
 		t.Fatal(err)
 	}
 	count := map[string]int{}
-	scanRows(t, w.Table(), []string{"transaction_id"}, func(v []string, _ []bool) { count[v[0]]++ })
+	for _, r := range tabletest.Rows(t, w.Table()) {
+		count[r["transaction_id"]]++
+	}
 	dl, err := devstack.ReadAll(ctx, e.stack.Brokers, e.topic+".dlq")
 	if err != nil {
 		t.Fatal(err)
@@ -417,34 +417,3 @@ func topicPartition(topic string, p int32) iceberg.TopicPartition {
 }
 
 func base64Std(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
-
-// scanRows reads every row of tbl through an Iceberg scan and calls row
-// with the named columns' values as strings ("" and null=true for a null).
-func scanRows(t *testing.T, tbl *table.Table, cols []string, row func(vals []string, null []bool)) {
-	t.Helper()
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, null := make([]string, len(cols)), make([]bool, len(cols))
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		arrs := make([]arrow.Array, len(cols))
-		for c, name := range cols {
-			arrs[c] = rec.Column(rec.Schema().FieldIndices(name)[0])
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			for c, a := range arrs {
-				null[c] = a.IsNull(i)
-				vals[c] = ""
-				if !null[c] {
-					vals[c] = a.ValueStr(i)
-				}
-			}
-			row(vals, null)
-		}
-		rec.Release()
-	}
-}

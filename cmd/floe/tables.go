@@ -8,9 +8,8 @@ import (
 
 	iceberggo "github.com/apache/iceberg-go"
 
-	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/compaction"
-	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/assembly"
 )
 
 // tableConfig holds table creation and maintenance settings of floe run and
@@ -60,14 +59,12 @@ func (t *tableConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// createProperties are the properties of a table floe creates: floe's
-// defaults (catalog.DefaultTableProperties, tuned Parquet settings), then
-// the --table-property values (the last value of a key wins).
-func (t *tableConfig) createProperties() iceberggo.Properties {
-	p := iceberg.TunedWriteProperties()
-	if p == nil {
-		p = iceberggo.Properties{}
-	}
+// CreateProperties are the properties of a table floe creates: floe's
+// defaults (assembly.DefaultTableProperties; catalog.EnsureTable adds
+// catalog.DefaultTableProperties), then the --table-property values (the
+// last value of a key wins).
+func (t *tableConfig) CreateProperties() iceberggo.Properties {
+	p := assembly.DefaultTableProperties()
 	for _, kv := range t.Properties {
 		k, v, _ := strings.Cut(kv, "=")
 		p[strings.TrimSpace(k)] = v
@@ -83,7 +80,5 @@ func (t *tableConfig) compactionOptions(targetFileSize int64) compaction.Options
 	}
 }
 
-// ensureOptions says whether a missing table may be created.
-func (t *tableConfig) ensureOptions() []catalog.EnsureOption {
-	return []catalog.EnsureOption{catalog.WithCreate(t.AutoCreate)}
-}
+// MayCreate says whether a missing table may be created.
+func (t *tableConfig) MayCreate() bool { return t.AutoCreate }

@@ -37,7 +37,7 @@ func TestTableFlags(t *testing.T) {
 	if tc.AutoCreate || tc.ExpireKeepLast != 7 || tc.ExpireOlderThan != 10*time.Minute || tc.OrphanOlderThan != 2*time.Hour {
 		t.Fatalf("parsed %+v", tc)
 	}
-	p := tc.createProperties()
+	p := tc.CreateProperties()
 	for k, want := range map[string]string{
 		"from.env": "1", "write.target-file-size-bytes": "1048576", "comment": "a=b,c",
 		"write.metadata.previous-versions-max": "5",

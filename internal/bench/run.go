@@ -18,7 +18,6 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
 	"github.com/floe-io/floe/keys"
@@ -48,13 +47,8 @@ type Config struct {
 	CPUProfile string
 	// Progress receives progress lines; nil for none.
 	Progress io.Writer
-	// WriteProps is "tuned" (iceberg.TunedWriteProperties on each run's
-	// table) or "default" (iceberg-go's defaults), for before/after runs.
-	WriteProps string
-	// Clustered writes each batch with iceberg.WithClusteredWrite.
-	Clustered bool
-	// ParquetWriter is "lean" (default) or "iceberg-go"
-	// (iceberg.WithIcebergGoWriter).
+	// ParquetWriter is floe run's --parquet-writer: "lean" (default) or
+	// "iceberg-go".
 	ParquetWriter string
 	// LogLevel is passed to the child as --log-level (empty: its default,
 	// warn); Log receives the pipeline's log of an in-process run.
@@ -92,11 +86,6 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("no data directory"))
-	}
-	switch c.WriteProps {
-	case "", "tuned", "default":
-	default:
-		errs = append(errs, fmt.Errorf("--write-props %q: want tuned or default", c.WriteProps))
 	}
 	return errors.Join(errs...)
 }
@@ -159,13 +148,7 @@ func Run(ctx context.Context, c Config) ([]Result, error) {
 			Brokers: brokers, RegistryURL: registry, Topic: topic, Keyring: kr,
 			Catalog: c.Catalog, Warehouse: c.Warehouse, Table: fmt.Sprintf("bench.run_%s_%d", stamp, i),
 			Trigger: trig, Events: int64(c.Events), Rate: c.Rate, Label: label, Progress: c.Progress,
-			TableProps: WriteProps(c.WriteProps),
-		}
-		if c.Clustered {
-			sc.WriterOptions = append(sc.WriterOptions, iceberg.WithClusteredWrite(true))
-		}
-		if c.ParquetWriter == "iceberg-go" {
-			sc.WriterOptions = append(sc.WriterOptions, iceberg.WithIcebergGoWriter(true))
+			IcebergGoWriter: c.ParquetWriter == "iceberg-go",
 		}
 		if sc.Catalog == "" {
 			sc.Catalog = "sqlite://" + filepath.Join(runDir, "catalog.db")
@@ -241,8 +224,7 @@ func (c *Config) child(ctx context.Context, sc SingleConfig, keyFile string, rea
 		"--brokers", sc.Brokers, "--registry-url", sc.RegistryURL, "--topic", sc.Topic,
 		"--keyring", keyFile, "--catalog", sc.Catalog, "--warehouse", sc.Warehouse, "--table", sc.Table,
 		"--trigger", sc.Trigger.String(), "--events", strconv.FormatInt(sc.Events, 10),
-		"--rate", strconv.Itoa(sc.Rate), "--label", sc.Label, "--write-props", c.WriteProps,
-		"--clustered=" + strconv.FormatBool(c.Clustered),
+		"--rate", strconv.Itoa(sc.Rate), "--label", sc.Label,
 	}
 	if c.ParquetWriter != "" {
 		args = append(args, "--parquet-writer", c.ParquetWriter)
@@ -361,12 +343,4 @@ func createKafkaTopic(ctx context.Context, brokers, topic string, partitions int
 		}
 	}
 	return nil
-}
-
-// WriteProps maps the --write-props choice to table properties.
-func WriteProps(choice string) map[string]string {
-	if choice == "default" {
-		return nil
-	}
-	return iceberg.TunedWriteProperties()
 }

@@ -18,10 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/floe-io/floe/catalog"
-	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
-	"github.com/floe-io/floe/schema"
+	"github.com/floe-io/floe/internal/assembly"
 )
 
 // SingleConfig is one ingest run: what `floe bench --single` does in the
@@ -56,10 +54,9 @@ type SingleConfig struct {
 	CPUProfile string
 	// Log receives the pipeline's log (default: warnings to stderr).
 	Log *slog.Logger
-	// Writer options for the iceberg.Writer (tuning under test).
-	WriterOptions []iceberg.WriterOption
-	// TableProps are set on the table when it is created.
-	TableProps map[string]string
+	// IcebergGoWriter writes data files with iceberg-go's writer, as
+	// floe run --parquet-writer iceberg-go does.
+	IcebergGoWriter bool
 	// Isolated marks the result as measured in a process of its own.
 	Isolated bool
 }
@@ -77,87 +74,63 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	reg, err := schema.NewRegistry(c.RegistryURL)
-	if err != nil {
-		return res, fmt.Errorf("registry: %w", err)
-	}
-	if err := reg.Ping(ctx); err != nil {
-		return res, fmt.Errorf("registry %s: %w", c.RegistryURL, err)
-	}
-	cat, err := catalog.Open(ctx, c.Catalog, c.Warehouse, nil)
-	if err != nil {
-		return res, fmt.Errorf("catalog: %w", err)
-	}
-	ident, err := catalog.ParseIdentifier(c.Table)
-	if err != nil {
-		return res, err
-	}
-	sc := schema.TableSchema()
-	if _, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), c.TableProps); err != nil {
-		return res, fmt.Errorf("table %s: %w", c.Table, err)
-	}
-	w, err := iceberg.NewWriter(ctx, cat, ident, c.WriterOptions...)
-	if err != nil {
-		return res, err
-	}
-	metaDir := metadataDir(w.Table().Location())
-	metaBefore := dirSize(metaDir)
-
-	group := "floe-bench-" + c.Topic
-	src, err := ingest.NewKafkaSource(ingest.KafkaSourceConfig{Brokers: c.Brokers, Group: group, Topic: c.Topic, Static: true})
-	if err != nil {
-		return res, err
-	}
-	defer func() { _ = src.Close() }()
-	dlq, err := ingest.NewKafkaDeadLetters(c.Brokers, c.Topic+".dlq", nil)
-	if err != nil {
-		return res, err
-	}
-	defer func() { _ = dlq.Close(context.WithoutCancel(ctx)) }()
-
-	ts := newTimedSource(src, c.Rate == 0, int(c.Events))
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
 	var (
+		ts          *timedSource
 		mu          sync.Mutex
 		commitTimes []float32
 		writeTimes  []float32
 		visible     = map[ingest.TopicPartition]int64{}
 		committed   atomic.Int64
 	)
-	opts := ingest.Options{
-		Group: group, Trigger: c.Trigger, Logger: log,
-		OnCommit: func(ci ingest.CommitInfo) {
-			ts.committed(ci.Committed, ci.Offsets)
-			mu.Lock()
-			commitTimes = append(commitTimes, float32(ms(ci.Duration)))
-			writeTimes = append(writeTimes, float32(ms(ci.WriteDuration)))
-			var sum int64
-			for tp, off := range ci.Offsets {
-				visible[tp] = off
-			}
-			for _, off := range visible {
-				sum += off
-			}
-			mu.Unlock()
-			committed.Store(sum)
-			if c.Rate > 0 && sum >= c.Events {
-				cancel()
-			}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The pipeline floe run builds (internal/assembly), reading every
+	// partition of the topic; the source is wrapped to time each record.
+	group := "floe-bench-" + c.Topic
+	w := assembly.Config{
+		Brokers: c.Brokers, RegistryURL: c.RegistryURL, Topic: c.Topic, Group: group, DLQTopic: c.Topic + ".dlq",
+		Keyring: c.Keyring, Catalog: c.Catalog, Warehouse: c.Warehouse, Table: c.Table,
+		Static: true, IcebergGoWriter: c.IcebergGoWriter, Log: log,
+		WrapSource: func(src ingest.Source) ingest.Source {
+			ts = newTimedSource(src, c.Rate == 0, int(c.Events))
+			return ts
+		},
+		Opts: ingest.Options{
+			Trigger: c.Trigger,
+			OnCommit: func(ci ingest.CommitInfo) {
+				ts.committed(ci.Committed, ci.Offsets)
+				mu.Lock()
+				commitTimes = append(commitTimes, float32(ms(ci.Duration)))
+				writeTimes = append(writeTimes, float32(ms(ci.WriteDuration)))
+				var sum int64
+				for tp, off := range ci.Offsets {
+					visible[tp] = off
+				}
+				for _, off := range visible {
+					sum += off
+				}
+				mu.Unlock()
+				committed.Store(sum)
+				if c.Rate > 0 && sum >= c.Events {
+					cancel()
+				}
+			},
 		},
 	}
 	if c.Rate == 0 {
-		ends, err := src.EndOffsets(ctx)
-		if err != nil {
-			return res, err
+		w.Until = func(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) {
+			return src.EndOffsets(ctx)
 		}
-		opts.Until = ends
 	}
-	p, err := ingest.New(ts, schema.NewDecoder(reg), c.Keyring, w, dlq, opts)
+	a, err := assembly.New(ctx, w)
 	if err != nil {
 		return res, err
 	}
+	defer a.CloseCatalog()
+	defer func() { _ = a.Close(context.WithoutCancel(ctx)) }()
+	p := a.Pipeline
+	metaDir := metadataDir(a.Writer.Table().Location())
+	metaBefore := dirSize(metaDir)
 
 	if c.CPUProfile != "" {
 		f, err := os.Create(c.CPUProfile)

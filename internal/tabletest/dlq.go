@@ -1,6 +1,7 @@
 // Package tabletest holds what the tests of several packages share: a SQLite
-// catalog with a contract table, and readers of the tables floe writes. Only
-// tests import it.
+// catalog and local warehouse (Env), and the readers of the tables floe
+// writes (Rows, RowsByID, IDs, Lines, ReadDLQ), all scanning through
+// iceberg-go. Only tests import it.
 package tabletest
 
 import (
@@ -28,24 +29,15 @@ type DLQRow struct {
 	KeyNull, ValueNull   bool
 }
 
-// readDLQ scans the whole dead-letter table with iceberg-go's reader.
+// ReadDLQ scans the whole dead-letter table.
 func ReadDLQ(t testing.TB, cat icecatalog.Catalog, ident table.Identifier) []DLQRow {
 	t.Helper()
-	ctx := context.Background()
-	tbl, err := cat.LoadTable(ctx, ident)
+	tbl, err := cat.LoadTable(context.Background(), ident)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := tbl.Scan().ToArrowTable(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer at.Release()
-	tr := array.NewTableReader(at, 1024)
-	defer tr.Release()
 	var rows []DLQRow
-	for tr.Next() {
-		rec := tr.RecordBatch()
+	Scan(t, tbl, func(rec arrow.RecordBatch, i int) {
 		col := func(name string) arrow.Array {
 			idx := rec.Schema().FieldIndices(name)
 			if len(idx) != 1 {
@@ -53,27 +45,22 @@ func ReadDLQ(t testing.TB, cat icecatalog.Catalog, ident table.Identifier) []DLQ
 			}
 			return rec.Column(idx[0])
 		}
-		for i := range int(rec.NumRows()) {
-			r := DLQRow{
-				At:        col(dlqtable.ColDeadLetteredAt).(*array.Timestamp).Value(i).ToTime(arrow.Microsecond),
-				Class:     col(dlqtable.ColErrorClass).(*array.String).Value(i),
-				Reason:    col(dlqtable.ColReason).(*array.String).Value(i),
-				Topic:     col(dlqtable.ColSourceTopic).(*array.String).Value(i),
-				Partition: col(dlqtable.ColSourcePartition).(*array.Int32).Value(i),
-				Offset:    col(dlqtable.ColSourceOffset).(*array.Int64).Value(i),
-			}
-			if s := col(dlqtable.ColSchemaID); !s.IsNull(i) {
-				v := s.(*array.Int64).Value(i)
-				r.SchemaID = &v
-			}
-			k, v := col(dlqtable.ColKey).(*array.Binary), col(dlqtable.ColValue).(*array.Binary)
-			r.KeyNull, r.ValueNull = k.IsNull(i), v.IsNull(i)
-			r.Key, r.Value = bytes.Clone(k.Value(i)), bytes.Clone(v.Value(i))
-			rows = append(rows, r)
+		r := DLQRow{
+			At:        col(dlqtable.ColDeadLetteredAt).(*array.Timestamp).Value(i).ToTime(arrow.Microsecond),
+			Class:     col(dlqtable.ColErrorClass).(*array.String).Value(i),
+			Reason:    col(dlqtable.ColReason).(*array.String).Value(i),
+			Topic:     col(dlqtable.ColSourceTopic).(*array.String).Value(i),
+			Partition: col(dlqtable.ColSourcePartition).(*array.Int32).Value(i),
+			Offset:    col(dlqtable.ColSourceOffset).(*array.Int64).Value(i),
 		}
-	}
-	if err := tr.Err(); err != nil {
-		t.Fatal(err)
-	}
+		if s := col(dlqtable.ColSchemaID); !s.IsNull(i) {
+			v := s.(*array.Int64).Value(i)
+			r.SchemaID = &v
+		}
+		k, v := col(dlqtable.ColKey).(*array.Binary), col(dlqtable.ColValue).(*array.Binary)
+		r.KeyNull, r.ValueNull = k.IsNull(i), v.IsNull(i)
+		r.Key, r.Value = bytes.Clone(k.Value(i)), bytes.Clone(v.Value(i))
+		rows = append(rows, r)
+	})
 	return rows
 }

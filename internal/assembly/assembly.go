@@ -1,0 +1,238 @@
+// Package assembly builds floe's ingest pipeline from its configuration: the
+// Kafka source, the registry client, the Iceberg writer of the table
+// (created if missing), the dead-letter sink and the pipeline options. floe
+// run, floe backfill, floe demo, floe bench and the ingest integration tests
+// all build their pipeline here, so a benchmark measures what floe run
+// wires.
+package assembly
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	iceberggo "github.com/apache/iceberg-go"
+	icecatalog "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/dlqtable"
+	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/internal/redact"
+	"github.com/floe-io/floe/schema"
+)
+
+// Config is everything needed to assemble a pipeline. Zero ingest options
+// take ingest.DefaultOptions.
+type Config struct {
+	Brokers, RegistryURL, Topic, Group, DLQTopic string
+	Keyring                                      ingest.Opener
+	Catalog, Warehouse, Table                    string
+	// CatalogProps are catalog and FileIO properties (S3, REST auth).
+	CatalogProps map[string]string
+	// Static assigns every partition of the topic instead of joining the
+	// group (demo, backfill, bench).
+	Static bool
+	// Partitions limits a static assignment (nil: every partition).
+	Partitions []int32
+	// Until, if set, computes the end offsets of a bounded run once the
+	// source exists.
+	Until func(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error)
+	// RegistryOpts configure the registry client (auth, TLS).
+	RegistryOpts []schema.RegistryOption
+	// Opts are the pipeline options; Group and Logger are set from Group
+	// and Log.
+	Opts ingest.Options
+	// Log receives the pipeline's log (nil: discarded).
+	Log *slog.Logger
+	// DLQTable, when set, sends dead letters to this Iceberg table
+	// instead of DLQTopic.
+	DLQTable string
+	// IcebergGoWriter writes data files with iceberg-go's writer instead
+	// of the lean one (--parquet-writer iceberg-go).
+	IcebergGoWriter bool
+	// Kafka holds extra librdkafka properties for the consumer and the
+	// dead-letter producer (--kafka-config).
+	Kafka map[string]string
+	// Tables says how missing tables are created; nil creates them with
+	// DefaultTableProperties.
+	Tables Tables
+	// InstanceID and SessionTimeout configure the group membership of a
+	// source that joins the group (--instance-id, --session-timeout);
+	// OnSourceEvent is told of its assignments and fencing.
+	InstanceID     string
+	SessionTimeout time.Duration
+	OnSourceEvent  func(ingest.SourceEvent)
+	// WrapSource, if set, wraps the Kafka source the pipeline reads (a
+	// benchmark's timing).
+	WrapSource func(ingest.Source) ingest.Source
+}
+
+// Tables decides whether and how a missing table is created.
+type Tables interface {
+	// MayCreate says whether a missing table (and dead-letter table) is
+	// created; false refuses to start without it.
+	MayCreate() bool
+	// CreateProperties are the properties of a table floe creates.
+	CreateProperties() iceberggo.Properties
+}
+
+// DefaultTableProperties are the properties of a table floe creates unless
+// told otherwise: the tuned Parquet settings for the contract's columns
+// (catalog.EnsureTable adds the metadata housekeeping ones).
+func DefaultTableProperties() iceberggo.Properties {
+	return iceberg.TunedWriteProperties(schema.UniqueColumns()...)
+}
+
+type defaultTables struct{}
+
+func (defaultTables) MayCreate() bool                        { return true }
+func (defaultTables) CreateProperties() iceberggo.Properties { return DefaultTableProperties() }
+
+// Assembled holds the parts of a pipeline so they can be closed.
+type Assembled struct {
+	Pipeline *ingest.Pipeline
+	Source   *ingest.KafkaSource
+	DLQ      ingest.DeadLetterSink
+	Writer   *iceberg.Writer
+	Table    *table.Table
+	Ident    table.Identifier
+	Registry *schema.Registry
+	Catalog  icecatalog.Catalog
+}
+
+// CloseCatalog releases the catalog's connections; call it last.
+func (a *Assembled) CloseCatalog() {
+	if c, ok := a.Catalog.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// Close releases the source and the dead-letter sink (the catalog stays
+// open for reading back; see CloseCatalog). Safe to call twice.
+func (a *Assembled) Close(ctx context.Context) error {
+	var errs []error
+	if a.Source != nil {
+		errs = append(errs, a.Source.Close())
+		a.Source = nil
+	}
+	if a.DLQ != nil {
+		errs = append(errs, a.DLQ.Close(ctx))
+		a.DLQ = nil
+	}
+	return errors.Join(errs...)
+}
+
+// New assembles the pipeline c describes. On error everything it opened
+// but the catalog is closed.
+func New(ctx context.Context, c Config) (_ *Assembled, err error) {
+	reg, err := schema.NewRegistry(c.RegistryURL, c.RegistryOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	// A wrong base URL answers 404 for every schema id, which would
+	// dead-letter everything as unknown_schema: check it first.
+	if err := reg.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("registry %s: %w", redact.URL(c.RegistryURL), err)
+	}
+	cat, err := catalog.Open(ctx, c.Catalog, c.Warehouse, c.CatalogProps)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	ident, err := catalog.ParseIdentifier(c.Table)
+	if err != nil {
+		return nil, fmt.Errorf("--table: %w", err)
+	}
+	tables := c.Tables
+	if tables == nil {
+		tables = defaultTables{}
+	}
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sc := schema.TableSchema()
+	// Tables floe creates get the creation properties; existing tables
+	// keep theirs.
+	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), tables.CreateProperties(), catalog.WithCreate(tables.MayCreate()))
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", c.Table, err)
+	}
+	writer, err := iceberg.NewWriter(ctx, cat, ident, iceberg.WithStageHook(func(stage, commitID string) {
+		log.Debug("commit stage", "stage", stage, "commit_id", commitID)
+	}), iceberg.WithIcebergGoWriter(c.IcebergGoWriter))
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", c.Table, err)
+	}
+	if why := writer.LeanWriterReason(); why != "" {
+		log.Info("data files are written by iceberg-go's Parquet writer", "reason", why)
+	} else {
+		log.Info("data files are written by the lean Parquet writer")
+	}
+	a := &Assembled{Writer: writer, Table: tbl, Ident: ident, Registry: reg, Catalog: cat}
+	defer func() {
+		if err != nil {
+			_ = a.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	a.Source, err = ingest.NewKafkaSource(ingest.KafkaSourceConfig{
+		Brokers: c.Brokers, Group: c.Group, Topic: c.Topic, Static: c.Static, Partitions: c.Partitions, Extra: c.Kafka,
+		InstanceID: c.InstanceID, SessionTimeout: c.SessionTimeout, OnEvent: c.OnSourceEvent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.DLQTable != "" {
+		dident, err := catalog.ParseIdentifier(c.DLQTable)
+		if err != nil {
+			return nil, fmt.Errorf("--dlq-table: %w", err)
+		}
+		if a.DLQ, err = dlqtable.New(ctx, cat, dident, dlqtable.Options{NoCreate: !tables.MayCreate()}); err != nil {
+			return nil, fmt.Errorf("dead-letter table %s: %w", c.DLQTable, err)
+		}
+	} else if a.DLQ, err = ingest.NewKafkaDeadLetters(c.Brokers, c.DLQTopic, ProducerProps(c.Kafka)); err != nil {
+		return nil, err
+	}
+	opts := c.Opts
+	opts.Group = c.Group
+	opts.Logger = log
+	if c.Until != nil {
+		if opts.Until, err = c.Until(ctx, a.Source); err != nil {
+			return nil, err
+		}
+	}
+	var src ingest.Source = a.Source
+	if c.WrapSource != nil {
+		src = c.WrapSource(src)
+	}
+	a.Pipeline, err = ingest.New(src, schema.NewDecoder(reg), c.Keyring, writer, a.DLQ, opts)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// consumerOnly are librdkafka properties a producer rejects or warns about.
+var consumerOnly = map[string]bool{
+	"session.timeout.ms": true, "heartbeat.interval.ms": true, "max.poll.interval.ms": true,
+	"partition.assignment.strategy": true, "group.instance.id": true, "fetch.min.bytes": true,
+	"fetch.wait.max.ms": true, "fetch.max.bytes": true, "max.partition.fetch.bytes": true,
+	"queued.min.messages": true, "queued.max.messages.kbytes": true, "isolation.level": true,
+	"auto.offset.reset": true, "group.protocol": true, "enable.partition.eof": true,
+}
+
+// ProducerProps keeps the --kafka-config properties that apply to the
+// dead-letter producer (connection, TLS, SASL) and drops consumer tuning.
+func ProducerProps(props map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range props {
+		if !consumerOnly[k] {
+			out[k] = v
+		}
+	}
+	return out
+}
