@@ -84,8 +84,9 @@ func New(src Source, dec Decoder, keys Opener, w Writer, dlq DeadLetterSink, opt
 		partCols = pc.PartitionColumns()
 	}
 	p.batcher = newBatcher(&p.opts, alloc, w.ArrowSchema(), partCols)
-	p.commits = &commits{w: w, src: src, opts: &p.opts, log: p.log, stats: &p.stats, parts: map[TopicPartition]*partState{}}
-	p.schemas = &schemaTracker{w: w, opts: &p.opts, log: p.log, appenders: map[uint32]appenderEntry{}}
+	retry := outageRetry{opts: &p.opts, log: p.log}
+	p.commits = &commits{w: w, src: src, opts: &p.opts, log: p.log, stats: &p.stats, parts: map[TopicPartition]*partState{}, retry: retry}
+	p.schemas = &schemaTracker{w: w, opts: &p.opts, log: p.log, appenders: map[uint32]appenderEntry{}, retry: retry}
 	return p, nil
 }
 
@@ -388,12 +389,15 @@ func (p *Pipeline) flushMode(ctx context.Context, reason string, wait bool) erro
 	if err := p.await(ctx); err != nil {
 		return err
 	}
+	if p.commits.failed != nil {
+		return p.commits.failed
+	}
 	b := p.batcher.cur
 	if b.empty() {
 		b.opened = time.Time{}
 		return nil
 	}
-	if err := p.dlq.Flush(ctx); err != nil {
+	if err := p.commits.retry.do(ctx, "flush dead letters", func(int) error { return p.dlq.Flush(ctx) }); err != nil {
 		return fmt.Errorf("dead letters not acknowledged, not committing: %w", err)
 	}
 	from, to, maxEvent := p.commits.span()
