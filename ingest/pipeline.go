@@ -107,7 +107,9 @@ func (f fatal) Unwrap() error { return f.err }
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.batcher.release()
 	err := p.loop(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err != nil && (ctx.Err() == nil || !errors.Is(err, context.Canceled)) {
+		// An error that only wraps context.Canceled while ctx is live
+		// (a commit cut short) is a failure, not a shutdown.
 		// Let a commit in flight finish (it may well succeed) so no
 		// goroutine outlives Run; its error adds nothing to err.
 		_ = p.await(context.WithoutCancel(ctx))
