@@ -53,11 +53,15 @@ func pgBinDir() (string, bool) {
 // StartPostgres initializes a cluster in a temporary directory and starts
 // it on a free port; the server is stopped and the directory removed when t
 // ends. initdb refuses to run as root, so as root the cluster belongs to
-// the user nobody. The test is skipped only if the binaries are absent.
+// the user nobody. The test is skipped only if the binaries are absent
+// (and fails instead when CI is set).
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	bin, ok := pgBinDir()
 	if !ok {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PostgreSQL binaries not found, and CI is set: a test that needs them must not pass by skipping")
+		}
 		t.Skip("PostgreSQL binaries not found (apt-get install postgresql; .ci/run installs them)")
 	}
 	// Not t.TempDir: its parent is private to root and nobody must reach it.
