@@ -330,4 +330,3 @@ func TestS3Restarted(t *testing.T) {
 		down: s3.Stop, up: s3.Start, downFor: 4 * time.Second,
 	})
 }
-
