@@ -187,6 +187,7 @@ var transientText = []string{
 	"the database system is in recovery mode", "terminating connection",
 	"too many clients", "sqlstate 08", "sqlstate 57p0",
 	"service unavailable", "slowdown", "slow down", "internal server error", "bad gateway", "gateway timeout",
+	"statuscode: 5", // an AWS SDK response error: https response error StatusCode: 503
 }
 
 // fromStorage says whether err comes from the object store (an S3
