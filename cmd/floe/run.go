@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/telemetry"
 )
@@ -112,9 +114,29 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 			return nil
 		},
 		"registry": func(ctx context.Context) error { return a.Registry.Ping(ctx) },
+		// Loading the table reads the catalog and then the table's
+		// metadata file in the object store: its error says which is
+		// down. An outage the pipeline is riding through is named even
+		// when the probe happens to succeed.
 		"catalog": func(ctx context.Context) error {
+			if err := outageCheck(m, ingest.OutageCatalog); err != nil {
+				return err
+			}
 			_, err := a.Catalog.LoadTable(ctx, a.Ident)
+			if iceberg.Unavailable(err) == iceberg.ErrStorageUnavailable {
+				return nil // the storage check reports it
+			}
 			return err
+		},
+		"storage": func(ctx context.Context) error {
+			if err := outageCheck(m, ingest.OutageStorage); err != nil {
+				return err
+			}
+			_, err := a.Catalog.LoadTable(ctx, a.Ident)
+			if iceberg.Unavailable(err) == iceberg.ErrStorageUnavailable {
+				return err
+			}
+			return nil
 		},
 	}
 	srv, err := telemetry.Listen(addr, m, checks, log)
@@ -133,6 +155,14 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 		_ = srv.Shutdown(context.Background())
 		<-done
 	}, nil
+}
+
+// outageCheck fails while the pipeline reports what down.
+func outageCheck(m *telemetry.Metrics, what string) error {
+	if since, ok := m.OutageSince(what); ok {
+		return fmt.Errorf("unavailable for %s; floe retries until --outage-timeout", time.Since(since).Round(time.Second))
+	}
+	return nil
 }
 
 // startCompactor runs compaction and table maintenance in the background
