@@ -81,6 +81,9 @@ type procEnv struct {
 	dir     string
 	topic   string
 
+	// cat, when set, is the catalog URI instead of a SQLite file in dir.
+	cat string
+
 	mu       sync.Mutex
 	produced []devstack.Event
 }
@@ -106,7 +109,12 @@ func newProcEnv(t *testing.T, partitions int) *procEnv {
 	return e
 }
 
-func (e *procEnv) catalogURI() string { return "sqlite://" + filepath.Join(e.dir, "catalog.db") }
+func (e *procEnv) catalogURI() string {
+	if e.cat != "" {
+		return e.cat
+	}
+	return "sqlite://" + filepath.Join(e.dir, "catalog.db")
+}
 func (e *procEnv) warehouse() string  { return "file://" + filepath.Join(e.dir, "warehouse") }
 
 func (e *procEnv) runArgs(group string, extra ...string) []string {
