@@ -115,7 +115,7 @@ func (e *procEnv) catalogURI() string {
 	}
 	return "sqlite://" + filepath.Join(e.dir, "catalog.db")
 }
-func (e *procEnv) warehouse() string  { return "file://" + filepath.Join(e.dir, "warehouse") }
+func (e *procEnv) warehouse() string { return "file://" + filepath.Join(e.dir, "warehouse") }
 
 func (e *procEnv) runArgs(group string, extra ...string) []string {
 	args := []string{"run",
