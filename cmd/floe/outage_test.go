@@ -158,3 +158,41 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// TestRunStartsWhileCatalogDown: `floe run` started while the PostgreSQL
+// catalog is stopped waits for it (logging the outage once) instead of
+// exiting, and commits every event once it is started.
+func TestRunStartsWhileCatalogDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs floe as a child process")
+	}
+	pg := testserver.StartPostgres(t)
+	e := newProcEnv(t, 2)
+	e.cat = pg.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := <-e.produce(t, ctx, 23, 1000, 0, "pgs-"); err != nil {
+		t.Fatal(err)
+	}
+	pg.Stop(t)
+	const group = "pg-start"
+	c := startChild(t, e.runArgs(group, "--trigger", "200ms", "--http", "", "--log-format", "json", "--compact-every", "0")...)
+	defer c.kill()
+	if m := c.waitFor(30*time.Second, msgIs("outage began: retrying until it answers")); m == nil || m["component"] != "catalog" {
+		t.Fatalf("no catalog outage logged at start (%v):\n%s", m, c.tail)
+	}
+	time.Sleep(2 * time.Second)
+	pg.Start(t)
+	up := time.Now()
+	m := c.waitFor(60*time.Second, msgIs("commit"))
+	if m == nil {
+		t.Fatalf("no commit after the catalog came back:\n%s", c.tail)
+	}
+	w := e.writer(t)
+	e.waitCaughtUp(t, w, group, e.endOffsets(t), 60*time.Second)
+	if err := c.stop(30 * time.Second); err != nil {
+		t.Fatalf("floe run: %v\n%s", err, c.tail)
+	}
+	e.checkExactlyOnce(t, w)
+	t.Logf("started with the catalog down: first commit %v after it came back", logTime(t, m).Sub(up).Round(time.Millisecond))
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/floe-io/floe/compaction"
@@ -51,6 +52,14 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	kafkaProps, regOpts, err := connectionSettings(&cfg, getenv)
 	if err != nil {
 		return err
+	}
+	// While a commit cannot land the loop may stop polling for as long
+	// as --outage-timeout: the group must not give the partitions away
+	// first (librdkafka's default allows 5 minutes between polls).
+	if _, set := kafkaProps["max.poll.interval.ms"]; !set {
+		if need := cfg.OutageTimeout + time.Minute; need > 5*time.Minute {
+			kafkaProps["max.poll.interval.ms"] = strconv.FormatInt(need.Milliseconds(), 10)
+		}
 	}
 	metrics := telemetry.NewMetrics(nil)
 	metrics.LogStateChanges(log)

@@ -107,33 +107,27 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 	if err := reg.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("registry %s: %w", redact.URL(w.RegistryURL), err)
 	}
-	cat, err := catalog.Open(ctx, w.Catalog, w.Warehouse, w.CatalogProps)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
 	ident, err := catalog.ParseIdentifier(w.Table)
 	if err != nil {
 		return nil, fmt.Errorf("--table: %w", err)
 	}
-	sc := schema.TableSchema()
 	tables := w.Tables
 	if tables == nil {
 		d := defaultTableConfig()
 		tables = &d
 	}
-	// Tuned Parquet settings (zstd level 1, no dictionary for unique id
-	// columns), metadata housekeeping and --table-property apply to tables
-	// floe creates; existing tables keep theirs.
-	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), tables.createProperties(), tables.ensureOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", w.Table, err)
-	}
 	log := w.Log
-	writer, err := iceberg.NewWriter(ctx, cat, ident, iceberg.WithStageHook(func(stage, commitID string) {
-		log.Debug("commit stage", "stage", stage, "commit_id", commitID)
-	}), iceberg.WithIcebergGoWriter(w.IcebergGoWriter))
+	var (
+		cat    icecatalog.Catalog
+		tbl    *table.Table
+		writer *iceberg.Writer
+	)
+	err = untilAnswers(ctx, w.Opts.OutageTimeout, log, func() error {
+		cat, tbl, writer, err = openTable(ctx, w, ident, tables)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", w.Table, err)
+		return nil, err
 	}
 	if why := writer.LeanWriterReason(); why != "" {
 		log.Info("data files are written by iceberg-go's Parquet writer", "reason", why)
@@ -158,7 +152,14 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("--dlq-table: %w", err)
 		}
-		if a.DLQ, err = dlqtable.New(ctx, cat, dident, dlqtable.Options{NoCreate: !tables.AutoCreate}); err != nil {
+		err = untilAnswers(ctx, w.Opts.OutageTimeout, log, func() error {
+			sink, err := dlqtable.New(ctx, cat, dident, dlqtable.Options{NoCreate: !tables.AutoCreate})
+			if err == nil {
+				a.DLQ = sink // never a nil *Sink in the interface: Close would call it
+			}
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("dead-letter table %s: %w", w.DLQTable, err)
 		}
 	} else if a.DLQ, err = ingest.NewKafkaDeadLetters(w.Brokers, w.DLQTopic, producerProps(w.Kafka)); err != nil {
@@ -177,6 +178,75 @@ func assemble(ctx context.Context, w wiring) (_ *assembled, err error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// openTable opens the catalog, creates the table if it is missing and may
+// be, and loads it for writing. On error nothing stays open.
+func openTable(ctx context.Context, w wiring, ident table.Identifier, tables *tableConfig) (icecatalog.Catalog, *table.Table, *iceberg.Writer, error) {
+	cat, err := catalog.Open(ctx, w.Catalog, w.Warehouse, w.CatalogProps)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("catalog: %w", err)
+	}
+	fail := func(err error) (icecatalog.Catalog, *table.Table, *iceberg.Writer, error) {
+		if c, ok := cat.(io.Closer); ok {
+			_ = c.Close()
+		}
+		return nil, nil, nil, fmt.Errorf("table %s: %w", w.Table, err)
+	}
+	sc := schema.TableSchema()
+	// Tuned Parquet settings (zstd level 1, no dictionary for unique id
+	// columns), metadata housekeeping and --table-property apply to tables
+	// floe creates; existing tables keep theirs.
+	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), tables.createProperties(), tables.ensureOptions()...)
+	if err != nil {
+		return fail(err)
+	}
+	log := w.Log
+	writer, err := iceberg.NewWriter(ctx, cat, ident, iceberg.WithStageHook(func(stage, commitID string) {
+		log.Debug("commit stage", "stage", stage, "commit_id", commitID)
+	}), iceberg.WithIcebergGoWriter(w.IcebergGoWriter))
+	if err != nil {
+		return fail(err)
+	}
+	return cat, tbl, writer, nil
+}
+
+// untilAnswers runs op until it succeeds, fails with an error that is not
+// the catalog or the object store being unavailable, or they stay
+// unavailable past timeout (ingest.Options.OutageTimeout: 0 is the
+// default, negative gives up at once), backing off from 200 ms to 2 s.
+func untilAnswers(ctx context.Context, timeout time.Duration, log *slog.Logger, op func() error) error {
+	if timeout == 0 {
+		timeout = ingest.DefaultOutageTimeout
+	}
+	var (
+		since time.Time
+		down  string
+	)
+	backoff := 200 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || iceberg.Unavailable(err) == nil {
+			if down != "" && err == nil {
+				log.Info("outage ended", "component", down, "lasted", time.Since(since).Round(time.Millisecond).String())
+			}
+			return err
+		}
+		what := ingest.OutageOf(err)
+		if down == "" {
+			since, down = time.Now(), what
+			log.Warn("outage began: retrying until it answers", "component", what, "err", err)
+		}
+		if lasted := time.Since(since); timeout < 0 || lasted >= timeout {
+			return &ingest.OutageError{What: what, Lasted: lasted, Err: err}
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // consumerOnly are librdkafka properties a producer rejects or warns about.
