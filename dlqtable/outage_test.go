@@ -108,4 +108,3 @@ func deadLetterOffsets(t *testing.T, cat icecatalog.Catalog, ident table.Identif
 	}
 	return seen
 }
-
