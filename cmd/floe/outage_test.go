@@ -196,3 +196,56 @@ func TestRunStartsWhileCatalogDown(t *testing.T) {
 	e.checkExactlyOnce(t, w)
 	t.Logf("started with the catalog down: first commit %v after it came back", logTime(t, m).Sub(up).Round(time.Millisecond))
 }
+
+// TestRunRidesThroughS3Restart: `floe run` with an S3 warehouse under load;
+// the object store stops answering for 4 s and comes back with its
+// objects. /readyz names the storage meanwhile; every valid event ends up
+// in the table exactly once.
+func TestRunRidesThroughS3Restart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs floe as a child process")
+	}
+	s3 := testserver.StartS3(t)
+	s3.CreateBucket(t, "lake")
+	e := newProcEnv(t, 2)
+	e.wh, e.props = "s3://lake/wh", s3.Props()
+	t.Setenv(envS3SecretAccessKey, s3.SecretAccessKey)
+	addr := freeAddr(t)
+	const group = "s3-outage"
+	c := startChild(t, e.runArgs(group, "--trigger", "200ms", "--http", addr, "--log-format", "json", "--compact-every", "0",
+		"--s3-endpoint", s3.Endpoint, "--s3-region", "us-east-1", "--s3-access-key-id", s3.AccessKeyID)...)
+	defer c.kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	produced := e.produce(t, ctx, 24, 6000, 1000, "s3o-")
+	if c.waitFor(60*time.Second, msgIs("commit")) == nil {
+		t.Fatalf("no first commit:\n%s", c.tail)
+	}
+
+	s3.Stop(t)
+	down := time.Now()
+	if m := c.waitFor(30*time.Second, msgIs("outage began: retrying until it answers")); m == nil || m["component"] != "storage" {
+		t.Fatalf("no storage outage logged (%v):\n%s", m, c.tail)
+	}
+	readyz := "http://" + addr + "/readyz"
+	waitReady(t, c, readyz, http.StatusServiceUnavailable, `"storage":"unavailable for`, 10*time.Second)
+	time.Sleep(time.Until(down.Add(4 * time.Second)))
+	s3.Start(t)
+	up := time.Now()
+	m := c.waitFor(60*time.Second, msgIs("commit"))
+	if m == nil {
+		t.Fatalf("no commit after the object store came back:\n%s", c.tail)
+	}
+	recovery := logTime(t, m).Sub(up)
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	w := e.writer(t)
+	e.waitCaughtUp(t, w, group, e.endOffsets(t), 90*time.Second)
+	waitReady(t, c, readyz, http.StatusOK, `"storage":"ok"`, 20*time.Second)
+	if err := c.stop(30 * time.Second); err != nil {
+		t.Fatalf("floe run after the outage: %v\n%s", err, c.tail)
+	}
+	e.checkExactlyOnce(t, w)
+	t.Logf("floe run, S3 down 4s: recovery (back to the next commit landing) %v", recovery.Round(time.Millisecond))
+}
