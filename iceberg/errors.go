@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -126,8 +126,25 @@ func markUnavailable(err error, storage bool) error {
 	if storage {
 		kind = ErrStorageUnavailable
 	}
-	return fmt.Errorf("%w: %w", kind, err)
+	return &unavailableError{kind: kind, cause: err}
 }
+
+// unavailableError is an outage with its cause. Its message is the
+// cause's with partition values taken out of object paths: a failed write
+// names its data file, whose directories hold the row values the table is
+// partitioned by (decrypted payload fields), and outages are logged.
+type unavailableError struct {
+	kind, cause error
+}
+
+func (e *unavailableError) Error() string {
+	return e.kind.Error() + ": " + partitionValue.ReplaceAllString(e.cause.Error(), "${1}=…/")
+}
+
+func (e *unavailableError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// partitionValue matches the value of a name=value/ directory of a path.
+var partitionValue = regexp.MustCompile(`([A-Za-z0-9_.-]+)=[^/"\s]*/`)
 
 // MarkStorage wraps err with ErrStorageUnavailable if it says the object
 // store did not answer; otherwise it returns err as is. Use it for errors

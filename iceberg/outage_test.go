@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,6 +51,26 @@ func TestUnavailableClassification(t *testing.T) {
 		if got := iceberg.Unavailable(tc.err); got != tc.want {
 			t.Errorf("%s: Unavailable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
+	}
+}
+
+// An outage met writing a data file names the file without the partition
+// values in its path (row values of decrypted fields), and keeps the cause
+// for errors.Is.
+func TestUnavailableHidesPartitionValues(t *testing.T) {
+	cause := &url.Error{Op: "Put", URL: "http://127.0.0.1:9000/lake/wh/data/currency=EUR/merchant_id=m-secret%2F42/00000-0-x.parquet",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	err := iceberg.MarkStorage(fmt.Errorf(`blob (key "wh/data/currency=EUR/merchant_id=m-secret+shop/00000-0-x.parquet") (code=Unknown): %w`, cause))
+	if !errors.Is(err, iceberg.ErrStorageUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("%v: not an outage keeping its cause", err)
+	}
+	for _, leak := range []string{"EUR", "m-secret"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("%q leaks %q", err, leak)
+		}
+	}
+	if !strings.Contains(err.Error(), "currency=…/merchant_id=…/00000-0-x.parquet") || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("%q: the file and the cause should stay readable", err)
 	}
 }
 
