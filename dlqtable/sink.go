@@ -113,6 +113,16 @@ type Sink struct {
 	mu      sync.Mutex
 	pending []dlRow
 	closed  bool
+	// unsettled is the last flush whose commit ended with its outcome
+	// unknown: its files hold pending[:unsettled.rows], and the next Flush
+	// commits them again under the same id (found if they landed).
+	unsettled *unsettledFlush
+}
+
+type unsettledFlush struct {
+	id    string
+	files []iceberggo.DataFile
+	rows  int
 }
 
 type dlRow struct {
@@ -185,7 +195,9 @@ func (d *Sink) Send(ctx context.Context, dl ingest.DeadLetter) error {
 
 // Flush implements [ingest.DeadLetterSink]: one snapshot holding every dead letter
 // sent since the last Flush. On error the dead letters stay buffered for
-// the next Flush.
+// the next Flush; after an outcome left unknown (the catalog or the object
+// store did not answer) the next Flush commits the same files under the
+// same commit id, so each dead letter lands once.
 func (d *Sink) Flush(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -193,6 +205,14 @@ func (d *Sink) Flush(ctx context.Context) error {
 }
 
 func (d *Sink) flushLocked(ctx context.Context) error {
+	if u := d.unsettled; u != nil {
+		if err := d.commit(ctx, u.files, u.id, true); err != nil {
+			return err
+		}
+		d.unsettled = nil
+		clear(d.pending[:u.rows])
+		d.pending = d.pending[u.rows:]
+	}
 	if len(d.pending) == 0 {
 		return nil
 	}
@@ -213,9 +233,12 @@ func (d *Sink) flushLocked(ctx context.Context) error {
 		files = append(files, df)
 	}
 	if err != nil {
-		return fmt.Errorf("dead-letter table: writing %d dead letters: %w", len(d.pending), err)
+		return fmt.Errorf("dead-letter table: writing %d dead letters: %w", len(d.pending), iceberg.MarkStorage(err))
 	}
-	if err := d.commit(ctx, files, commitID.String()); err != nil {
+	if err := d.commit(ctx, files, commitID.String(), false); err != nil {
+		if errors.Is(err, iceberg.ErrUnknownOutcome) || iceberg.Unavailable(err) != nil {
+			d.unsettled = &unsettledFlush{id: commitID.String(), files: files, rows: len(d.pending)}
+		}
 		return err
 	}
 	clear(d.pending)
@@ -226,10 +249,10 @@ func (d *Sink) flushLocked(ctx context.Context) error {
 // commit appends files in one snapshot through the table's Committer: on a
 // concurrent commit they are added again onto the new head; a commit whose
 // outcome is unknown is looked up by its commit id before it is tried again.
-func (d *Sink) commit(ctx context.Context, files []iceberggo.DataFile, commitID string) error {
+func (d *Sink) commit(ctx context.Context, files []iceberggo.DataFile, commitID string, resume bool) error {
 	props := iceberggo.Properties{CommitIDKey: commitID}
 	_, err := d.c.Commit(ctx, iceberg.CommitRequest{
-		IDKey: CommitIDKey, ID: commitID, Attempts: d.opts.Attempts,
+		IDKey: CommitIDKey, ID: commitID, Attempts: d.opts.Attempts, Resume: resume,
 		Stage: func(ctx context.Context, _ *table.Table, tx *table.Transaction) error {
 			return tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck())
 		},

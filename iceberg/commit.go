@@ -28,7 +28,13 @@ import (
 // A batch without rows but with offsets commits an empty snapshot that only
 // records the offsets. A batch without rows and without offsets is a no-op.
 //
-// On any error the caller must re-read Offsets before consuming again.
+// An error wrapping ErrUnknownOutcome, ErrCatalogUnavailable or
+// ErrStorageUnavailable may be followed by a Commit of the same batch (the
+// same CommitID, From and To; Records may be the same rows again or none):
+// it reuses the data files already written, and first looks for the
+// CommitID in the table, so the batch lands once. On any other error, or
+// to give the batch up, the caller must re-read Offsets before consuming
+// again.
 func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 	recs := newRecordSet(b.Records)
 	defer recs.releaseRest()
@@ -54,10 +60,19 @@ func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 	defer w.commitMu.Unlock()
 
 	tbl := w.Table()
-	w.cfg.stage("write", b.CommitID)
-	files, err := w.writeFiles(ctx, tbl, b.CommitID, recs)
-	if err != nil {
-		return res, fmt.Errorf("commit %s: write data files: %w", b.CommitID, err)
+	var files []iceberggo.DataFile
+	resume := w.unsettled.id == b.CommitID
+	if resume {
+		// The same batch again after an outcome left unknown: its files
+		// are written, and may already be committed.
+		files = w.unsettled.files
+		recs.releaseRest()
+	} else {
+		w.cfg.stage("write", b.CommitID)
+		files, err = w.writeFiles(ctx, tbl, b.CommitID, recs)
+		if err != nil {
+			return res, fmt.Errorf("commit %s: write data files: %w", b.CommitID, markUnavailable(err, true))
+		}
 	}
 	for _, df := range files {
 		res.Rows += df.Count()
@@ -66,14 +81,20 @@ func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 	res.Files = len(files)
 	res.WriteDuration = w.cfg.now().Sub(start)
 
-	snap, attempts, err := w.commitFiles(ctx, &b, files, props)
+	snap, attempts, err := w.commitFiles(ctx, &b, files, props, resume)
 	res.Attempts = attempts
 	res.Duration = w.cfg.now().Sub(start)
+	w.unsettled = unsettled{}
 	if err != nil {
-		if errors.Is(err, ErrFenced) {
+		switch {
+		case errors.Is(err, ErrFenced):
 			// Provably not committed: the fence failed against a table
 			// whose head moved past every earlier attempt's base.
 			removeFiles(ctx, tbl, files)
+		case errors.Is(err, ErrUnknownOutcome) || Unavailable(err) != nil:
+			// Possibly committed: the same CommitID again resumes with
+			// these files (and looks for the commit first).
+			w.unsettled = unsettled{id: b.CommitID, files: files}
 		}
 		return res, err
 	}
@@ -84,9 +105,9 @@ func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 
 // commitFiles fences and commits files through the Committer. It returns the
 // id of the snapshot holding the batch and the number of catalog attempts.
-func (w *Writer) commitFiles(ctx context.Context, b *Batch, files []iceberggo.DataFile, props iceberggo.Properties) (int64, int, error) {
+func (w *Writer) commitFiles(ctx context.Context, b *Batch, files []iceberggo.DataFile, props iceberggo.Properties, resume bool) (int64, int, error) {
 	res, err := w.c.Commit(ctx, CommitRequest{
-		IDKey: CommitIDKey, ID: b.CommitID, Attempts: w.cfg.maxAttempts,
+		IDKey: CommitIDKey, ID: b.CommitID, Attempts: w.cfg.maxAttempts, Resume: resume,
 		Stage: func(ctx context.Context, base *table.Table, tx *table.Transaction) error {
 			recorded, err := w.offsetsAt(base, b.Group)
 			if err != nil {

@@ -64,6 +64,13 @@ type CommitRequest struct {
 	// idempotent against the base instead: staged again after an unknown
 	// outcome, it returns ErrNoChange if the change is already there.
 	IDKey, ID string
+	// Resume says an earlier Commit of this request ended without knowing
+	// whether it landed (an error wrapping ErrUnknownOutcome,
+	// ErrCatalogUnavailable or ErrStorageUnavailable): the table is
+	// reloaded first and, for a request with an ID, searched for it
+	// before anything is staged, exactly as after an unknown outcome
+	// within one Commit.
+	Resume bool
 	// Attempts bounds the catalog attempts (default 10).
 	Attempts int
 	// Backoff, when set, replaces the Committer's wait before attempt n+1
@@ -201,6 +208,11 @@ func (c *Committer) Load(ctx context.Context) (*table.Table, error) {
 //   - Stage's error, a reload error after a conflict, or ctx's error while
 //     waiting for the turn or between attempts: nothing committed (subject
 //     to Result.Unknown).
+//
+// An error that says the catalog or the object store did not answer wraps
+// ErrCatalogUnavailable or ErrStorageUnavailable as well, and ends Commit at
+// once instead of using up its attempts: the caller decides how long to
+// wait for it, and commits the same request again with Resume.
 func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, error) {
 	var res Result
 	if req.Stage == nil {
@@ -216,10 +228,19 @@ func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, erro
 	defer c.release()
 
 	base := c.Table()
-	if base == nil {
+	if base == nil || req.Resume {
 		var err error
 		if base, err = c.load(ctx); err != nil {
 			return res, err
+		}
+	}
+	if req.Resume {
+		res.Table, res.Unknown = base, 1
+		if req.ID != "" {
+			if id, ok := findSnapshot(base, req.IDKey, req.ID); ok {
+				res.Committed, res.SnapshotID = true, id
+				return res, nil
+			}
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -232,7 +253,7 @@ func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, erro
 			if errors.Is(err, ErrNoChange) {
 				return res, nil
 			}
-			return res, err
+			return res, markUnavailable(err, false)
 		}
 		res.Attempts = attempt
 		committed, err := tx.Commit(ctx)
@@ -247,22 +268,29 @@ func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, erro
 		}
 
 		kind := classifyCommitErr(err)
-		fresh, lerr := c.reload(ctx, kind, err)
-		if lerr != nil {
-			return res, lerr
-		}
-		base, res.Table = fresh, fresh
 		if kind == commitConflict {
 			res.Conflicts++
 		}
 		if kind == commitUnknown {
 			res.Unknown++
 		}
+		fresh, lerr := c.reload(ctx, kind, err)
+		if lerr != nil {
+			return res, markUnavailable(lerr, false)
+		}
+		base, res.Table = fresh, fresh
 		if req.ID != "" && res.Unknown > 0 {
 			if id, ok := findSnapshot(fresh, req.IDKey, req.ID); ok {
 				res.Committed, res.SnapshotID = true, id
 				return res, nil
 			}
+		}
+		if Unavailable(err) != nil {
+			// Retrying at once would only meet the outage again.
+			if kind == commitUnknown {
+				return res, fmt.Errorf("%w: %w", ErrUnknownOutcome, markUnavailable(err, false))
+			}
+			return res, fmt.Errorf("not committed: %w", markUnavailable(err, false))
 		}
 
 		if attempt >= attempts {
@@ -311,7 +339,7 @@ func (c *Committer) set(tbl *table.Table) {
 func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 	tbl, err := c.cat.LoadTable(ctx, c.ident)
 	if err != nil {
-		return nil, fmt.Errorf("load table %s: %w", c.name(), err)
+		return nil, fmt.Errorf("load table %s: %w", c.name(), markUnavailable(err, false))
 	}
 	c.set(tbl)
 	return tbl, nil

@@ -3,8 +3,11 @@ package iceberg_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,8 +146,10 @@ func checkedMem(t *testing.T) memory.Allocator {
 }
 
 // faultyCatalog wraps a real catalog and injects commit failures: "before"
-// fails without committing, "after" commits and then reports a timeout (an
-// unknown outcome).
+// fails without committing, "after" commits and then reports an error (an
+// unknown outcome); "refused" and "after-reset" do the same with a
+// connection error; failed loads are refused connections. Its error is one the classification cannot call an
+// outage (those end a Commit at once; see outage_test.go).
 type faultyCatalog struct {
 	icecatalog.Catalog
 
@@ -155,7 +160,13 @@ type faultyCatalog struct {
 	cancel    context.CancelFunc // called by the "after-cancel" fault
 }
 
-var errGatewayTimeout = errors.New("504 gateway timeout")
+var (
+	errLostResponse = errors.New("commit response lost")
+	// errRefused and errReset are a catalog that is down: what
+	// database/sql drivers return, wrapped as they wrap it.
+	errRefused = fmt.Errorf("failed to connect: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
+	errReset   = fmt.Errorf("commit: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET})
+)
 
 func (c *faultyCatalog) inject(faults ...string) {
 	c.mu.Lock()
@@ -171,7 +182,7 @@ func (c *faultyCatalog) LoadTable(ctx context.Context, id table.Identifier) (*ta
 	}
 	c.mu.Unlock()
 	if fail {
-		return nil, errGatewayTimeout
+		return nil, errRefused
 	}
 	t, err := c.Catalog.LoadTable(ctx, id)
 	if err != nil {
@@ -192,11 +203,17 @@ func (c *faultyCatalog) CommitTable(ctx context.Context, id table.Identifier, re
 	c.mu.Unlock()
 
 	if fault == "before" {
-		return nil, "", errGatewayTimeout
+		return nil, "", errLostResponse
+	}
+	if fault == "refused" {
+		return nil, "", errRefused
 	}
 	md, loc, err := c.Catalog.CommitTable(ctx, id, reqs, ups)
 	if err == nil && fault == "after" {
-		return nil, "", errGatewayTimeout
+		return nil, "", errLostResponse
+	}
+	if err == nil && fault == "after-reset" {
+		return nil, "", errReset
 	}
 	if err == nil && fault == "after-cancel" {
 		c.cancel()

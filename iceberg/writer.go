@@ -24,6 +24,9 @@ type Writer struct {
 
 	// commitMu serializes Commit and Evolve of this Writer.
 	commitMu sync.Mutex
+	// unsettled is the last batch whose commit ended with its outcome
+	// unknown; guarded by commitMu.
+	unsettled unsettled
 
 	mu     sync.Mutex // guards the fields below
 	schema arrowSchemaMemo
@@ -133,4 +136,11 @@ func (w *Writer) PartitionColumns() []string {
 		}
 	}
 	return cols
+}
+
+// unsettled is a batch whose commit may or may not have landed: its
+// CommitID and the data files written for it.
+type unsettled struct {
+	id    string
+	files []iceberggo.DataFile
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/google/uuid"
 
 	"github.com/floe-io/floe/iceberg"
 )
@@ -27,6 +28,11 @@ type commits struct {
 
 	parts    map[TopicPartition]*partState
 	inflight *inflight
+	retry    outageRetry
+	// failed is the error of a commit that did not land: every later
+	// batch starts where that one did, so none may be committed (its
+	// offsets would cover rows never written).
+	failed error
 }
 
 type partState struct {
@@ -100,14 +106,29 @@ func (c *commits) span() (from, to, maxEvent iceberg.Offsets) {
 // The previous commit must have been awaited.
 func (c *commits) start(ctx context.Context, rec arrow.RecordBatch, from, maxEvent iceberg.Offsets, in *inflight) {
 	in.done = make(chan struct{})
-	batch := iceberg.Batch{Records: []arrow.RecordBatch{rec}, Group: c.opts.Group, From: from, To: in.to,
-		MaxEventTime: maxEvent, Assigned: c.assigned()}
+	batch := iceberg.Batch{Group: c.opts.Group, From: from, To: in.to,
+		MaxEventTime: maxEvent, Assigned: c.assigned(), CommitID: uuid.NewString()}
 	// The commit outlives a cancelled Run context: shutdown waits for it
-	// rather than abandoning files half committed.
+	// rather than abandoning files half committed. Retries after an
+	// outage stop ShutdownTimeout after ctx is done.
 	cctx := context.WithoutCancel(ctx)
+	stop, cancel := afterShutdown(ctx, c.opts.ShutdownTimeout)
 	go func() {
 		defer close(in.done)
-		in.res, in.err = c.w.Commit(cctx, batch)
+		defer cancel()
+		defer rec.Release()
+		// Every attempt commits the same batch (CommitID, offsets, rows):
+		// the Writer resumes one whose outcome an outage left unknown
+		// instead of committing it twice. The rows stay held (and
+		// counted against the buffer) until the batch lands or fails.
+		in.err = c.retry.do(stop, "commit", func(int) error {
+			rec.Retain()
+			b := batch
+			b.Records = []arrow.RecordBatch{rec}
+			var err error
+			in.res, err = c.w.Commit(cctx, b)
+			return err
+		})
 		in.committed = c.opts.Now()
 	}()
 	c.inflight = in
@@ -143,7 +164,8 @@ func (c *commits) await() error {
 		return errFenced
 	}
 	if in.err != nil {
-		return fmt.Errorf("commit: %w", in.err)
+		c.failed = fmt.Errorf("commit: %w", in.err)
+		return c.failed
 	}
 	for tp, off := range in.to {
 		if st := c.parts[tp]; st != nil {
@@ -170,7 +192,12 @@ func (c *commits) await() error {
 // recorded reads the group's offsets from the table. No commit may be in
 // flight (it would move them).
 func (c *commits) recorded(ctx context.Context) (iceberg.Offsets, error) {
-	o, err := c.w.Offsets(ctx, c.opts.Group)
+	var o iceberg.Offsets
+	err := c.retry.do(ctx, "read offsets", func(int) error {
+		var err error
+		o, err = c.w.Offsets(ctx, c.opts.Group)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading offsets from the table: %w", err)
 	}

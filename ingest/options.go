@@ -35,6 +35,12 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush after ctx is cancelled
 	// (default 30s).
 	ShutdownTimeout time.Duration
+	// OutageTimeout is how long the catalog or the object store may stay
+	// down before Run returns an *OutageError (default
+	// DefaultOutageTimeout; negative: at the first failure). Until then
+	// commits, dead-letter flushes, schema updates and offset reads are
+	// retried with capped exponential backoff.
+	OutageTimeout time.Duration
 	// Logger receives one line per commit and the warnings (default:
 	// slog.Default()). It never receives decrypted data.
 	Logger *slog.Logger
@@ -115,6 +121,7 @@ func DefaultOptions() Options {
 		StartFrom:          StartEarliest,
 		PollMax:            10_000,
 		ShutdownTimeout:    30 * time.Second,
+		OutageTimeout:      DefaultOutageTimeout,
 		MaxRecordBytes:     8 << 20,
 		MaxBufferBytes:     256 << 20,
 		MaxBatchPartitions: 10_000,
@@ -142,6 +149,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = d.ShutdownTimeout
+	}
+	if o.OutageTimeout == 0 {
+		o.OutageTimeout = d.OutageTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

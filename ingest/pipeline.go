@@ -84,8 +84,9 @@ func New(src Source, dec Decoder, keys Opener, w Writer, dlq DeadLetterSink, opt
 		partCols = pc.PartitionColumns()
 	}
 	p.batcher = newBatcher(&p.opts, alloc, w.ArrowSchema(), partCols)
-	p.commits = &commits{w: w, src: src, opts: &p.opts, log: p.log, stats: &p.stats, parts: map[TopicPartition]*partState{}}
-	p.schemas = &schemaTracker{w: w, opts: &p.opts, log: p.log, appenders: map[uint32]appenderEntry{}}
+	retry := outageRetry{opts: &p.opts, log: p.log}
+	p.commits = &commits{w: w, src: src, opts: &p.opts, log: p.log, stats: &p.stats, parts: map[TopicPartition]*partState{}, retry: retry}
+	p.schemas = &schemaTracker{w: w, opts: &p.opts, log: p.log, appenders: map[uint32]appenderEntry{}, retry: retry}
 	return p, nil
 }
 
@@ -106,7 +107,9 @@ func (f fatal) Unwrap() error { return f.err }
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.batcher.release()
 	err := p.loop(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err != nil && (ctx.Err() == nil || !errors.Is(err, context.Canceled)) {
+		// An error that only wraps context.Canceled while ctx is live
+		// (a commit cut short) is a failure, not a shutdown.
 		// Let a commit in flight finish (it may well succeed) so no
 		// goroutine outlives Run; its error adds nothing to err.
 		_ = p.await(context.WithoutCancel(ctx))
@@ -388,12 +391,15 @@ func (p *Pipeline) flushMode(ctx context.Context, reason string, wait bool) erro
 	if err := p.await(ctx); err != nil {
 		return err
 	}
+	if p.commits.failed != nil {
+		return p.commits.failed
+	}
 	b := p.batcher.cur
 	if b.empty() {
 		b.opened = time.Time{}
 		return nil
 	}
-	if err := p.dlq.Flush(ctx); err != nil {
+	if err := p.commits.retry.do(ctx, "flush dead letters", func(int) error { return p.dlq.Flush(ctx) }); err != nil {
 		return fmt.Errorf("dead letters not acknowledged, not committing: %w", err)
 	}
 	from, to, maxEvent := p.commits.span()

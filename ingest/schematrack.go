@@ -19,6 +19,7 @@ type schemaTracker struct {
 	opts      *Options // Observer
 	log       *slog.Logger
 	appenders map[uint32]appenderEntry
+	retry     outageRetry
 }
 
 type appenderEntry struct {
@@ -50,7 +51,10 @@ func (s *schemaTracker) appender(ctx context.Context, ps *schema.Schema, b *batc
 			return nil, fatal{err}
 		}
 		if len(changes) > 0 {
-			if err := s.w.Evolve(ctx, toWriterChanges(changes)); err != nil {
+			// Evolve is idempotent against the table it reloads: a retry
+			// after an outage finds its change there.
+			err := s.retry.do(ctx, "evolve the table", func(int) error { return s.w.Evolve(ctx, toWriterChanges(changes)) })
+			if err != nil {
 				return nil, fatal{fmt.Errorf("evolving the table for schema %d: %w", ps.ID, err)}
 			}
 			s.log.Info("table schema evolved", "schema_id", ps.ID, "changes", changes.String())

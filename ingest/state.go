@@ -51,7 +51,9 @@ func (e *FencedError) Error() string {
 func (e *FencedError) Unwrap() error { return e.Err }
 
 // OutageObserver is an [Observer] that is also told when the pipeline
-// starts and stops retrying because something it depends on is down.
+// starts and stops retrying because something it depends on is down. Unlike
+// the Observer's other calls, these may come from the goroutine committing
+// in the background, so implementations must synchronise themselves.
 type OutageObserver interface {
 	// OutageBegan reports the first failed attempt against what.
 	OutageBegan(what string, err error)
@@ -59,10 +61,14 @@ type OutageObserver interface {
 	OutageEnded(what string, lasted time.Duration)
 }
 
-// OutageOf names the dependency a transient (retried) error comes from.
+// OutageOf names the dependency a transient (retried) error comes from:
+// OutageRegistry, OutageCatalog, OutageStorage, or "ingest".
 func OutageOf(err error) string {
 	if errors.Is(err, schema.ErrRegistryUnavailable) {
-		return "registry"
+		return OutageRegistry
+	}
+	if what := outageOf(err); what != "" {
+		return what
 	}
 	return "ingest"
 }

@@ -40,6 +40,7 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	OutageTimeout   time.Duration
 	HTTP            string
 	Kafka           kafkaConfig
 	// Limits and error handling.
@@ -85,6 +86,7 @@ func defaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: p.ShutdownTimeout,
+		OutageTimeout:   p.OutageTimeout,
 		HTTP:            ":9464",
 
 		MaxRecordBytes:        int64(p.MaxRecordBytes),
@@ -251,6 +253,7 @@ func (c *Config) runOptions() []option {
 		stringOpt("log-level", "debug|info|warn|error", &c.LogLevel),
 		stringOpt("log-format", "text|json", &c.LogFormat),
 		durationOpt("shutdown-timeout", "how long the final commit may take after SIGTERM", &c.ShutdownTimeout),
+		durationOpt("outage-timeout", "how long the catalog or the object store may stay down (commits retried, fetching paused, /readyz 503) before floe exits 1; 0 exits at the first failure", &c.OutageTimeout),
 		stringOpt("http", `listen address of /healthz, /readyz and /metrics ("" turns it off)`, &c.HTTP),
 		c.Kafka.option(),
 		sizeOpt("max-record-bytes", "records larger than this (key + value) are dead-lettered as too_large", &c.MaxRecordBytes),
@@ -428,6 +431,9 @@ func (c *Config) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
+	}
+	if c.OutageTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--outage-timeout: must not be negative, got %s", c.OutageTimeout))
 	}
 	errs = append(errs, c.Transport.validate())
 	if c.MaxRecordBytes <= 0 {

@@ -79,6 +79,12 @@ type procEnv struct {
 	dir     string
 	topic   string
 
+	// cat, when set, is the catalog URI instead of a SQLite file in dir;
+	// wh the warehouse instead of a directory in dir, props the catalog
+	// properties the test itself opens it with.
+	cat, wh string
+	props   map[string]string
+
 	mu       sync.Mutex
 	produced []devstack.Event
 }
@@ -104,8 +110,18 @@ func newProcEnv(t *testing.T, partitions int) *procEnv {
 	return e
 }
 
-func (e *procEnv) catalogURI() string { return "sqlite://" + filepath.Join(e.dir, "catalog.db") }
-func (e *procEnv) warehouse() string  { return "file://" + filepath.Join(e.dir, "warehouse") }
+func (e *procEnv) catalogURI() string {
+	if e.cat != "" {
+		return e.cat
+	}
+	return "sqlite://" + filepath.Join(e.dir, "catalog.db")
+}
+func (e *procEnv) warehouse() string {
+	if e.wh != "" {
+		return e.wh
+	}
+	return "file://" + filepath.Join(e.dir, "warehouse")
+}
 
 func (e *procEnv) runArgs(group string, extra ...string) []string {
 	args := []string{"run",
@@ -285,7 +301,7 @@ func (e *procEnv) writer(t *testing.T) *iceberg.Writer {
 func (e *procEnv) writerFor(t *testing.T, table string) *iceberg.Writer {
 	t.Helper()
 	ctx := context.Background()
-	cat, err := catalog.Open(ctx, e.catalogURI(), e.warehouse(), nil)
+	cat, err := catalog.Open(ctx, e.catalogURI(), e.warehouse(), e.props)
 	if err != nil {
 		t.Fatal(err)
 	}

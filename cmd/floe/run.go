@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/telemetry"
 )
@@ -49,6 +52,14 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	kafkaProps, regOpts, err := connectionSettings(&cfg, getenv)
 	if err != nil {
 		return err
+	}
+	// While a commit cannot land the loop may stop polling for as long
+	// as --outage-timeout: the group must not give the partitions away
+	// first (librdkafka's default allows 5 minutes between polls).
+	if _, set := kafkaProps["max.poll.interval.ms"]; !set {
+		if need := cfg.OutageTimeout + time.Minute; need > 5*time.Minute {
+			kafkaProps["max.poll.interval.ms"] = strconv.FormatInt(need.Milliseconds(), 10)
+		}
 	}
 	metrics := telemetry.NewMetrics(nil)
 	metrics.LogStateChanges(log)
@@ -112,9 +123,29 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 			return nil
 		},
 		"registry": func(ctx context.Context) error { return a.Registry.Ping(ctx) },
+		// Loading the table reads the catalog and then the table's
+		// metadata file in the object store: its error says which is
+		// down. An outage the pipeline is riding through is named even
+		// when the probe happens to succeed.
 		"catalog": func(ctx context.Context) error {
+			if err := outageCheck(m, ingest.OutageCatalog); err != nil {
+				return err
+			}
 			_, err := a.Catalog.LoadTable(ctx, a.Ident)
+			if iceberg.Unavailable(err) == iceberg.ErrStorageUnavailable {
+				return nil // the storage check reports it
+			}
 			return err
+		},
+		"storage": func(ctx context.Context) error {
+			if err := outageCheck(m, ingest.OutageStorage); err != nil {
+				return err
+			}
+			_, err := a.Catalog.LoadTable(ctx, a.Ident)
+			if iceberg.Unavailable(err) == iceberg.ErrStorageUnavailable {
+				return err
+			}
+			return nil
 		},
 	}
 	srv, err := telemetry.Listen(addr, m, checks, log)
@@ -133,6 +164,14 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 		_ = srv.Shutdown(context.Background())
 		<-done
 	}, nil
+}
+
+// outageCheck fails while the pipeline reports what down.
+func outageCheck(m *telemetry.Metrics, what string) error {
+	if since, ok := m.OutageSince(what); ok {
+		return fmt.Errorf("unavailable for %s; floe retries until --outage-timeout", time.Since(since).Round(time.Second))
+	}
+	return nil
 }
 
 // startCompactor runs compaction and table maintenance in the background

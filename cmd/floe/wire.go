@@ -39,11 +39,16 @@ func assemble(ctx context.Context, w wiring) (*assembled, error) {
 // pipelineOptions are the ingest options every command derives from the
 // configuration the same way.
 func pipelineOptions(cfg *Config) ingest.Options {
+	outage := cfg.OutageTimeout
+	if outage == 0 {
+		outage = -1 // --outage-timeout 0: give up at the first failure
+	}
 	return ingest.Options{
 		Trigger: cfg.Trigger, MaxBatchRows: cfg.MaxBatchRows, MaxBatchBytes: cfg.MaxBatchBytes,
 		MaxRecordBytes: int(cfg.MaxRecordBytes), MaxBufferBytes: cfg.MaxBufferBytes,
 		MaxBatchPartitions: int(cfg.MaxBatchPartitions),
-		ShutdownTimeout:    cfg.ShutdownTimeout, OnIncompatible: cfg.OnIncompatible, OnError: cfg.OnError,
+		ShutdownTimeout:    cfg.ShutdownTimeout, OutageTimeout: outage,
+		OnIncompatible: cfg.OnIncompatible, OnError: cfg.OnError,
 	}
 }
 

@@ -139,10 +139,6 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 	if err := reg.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("registry %s: %w", redact.URL(c.RegistryURL), err)
 	}
-	cat, err := catalog.Open(ctx, c.Catalog, c.Warehouse, c.CatalogProps)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
 	ident, err := catalog.ParseIdentifier(c.Table)
 	if err != nil {
 		return nil, fmt.Errorf("--table: %w", err)
@@ -155,18 +151,17 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sc := schema.TableSchema()
-	// Tables floe creates get the creation properties; existing tables
-	// keep theirs.
-	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), tables.CreateProperties(), catalog.WithCreate(tables.MayCreate()))
+	var (
+		cat    icecatalog.Catalog
+		tbl    *table.Table
+		writer *iceberg.Writer
+	)
+	err = untilAnswers(ctx, c.Opts.OutageTimeout, log, func() error {
+		cat, tbl, writer, err = openTable(ctx, c, ident, tables, log)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", c.Table, err)
-	}
-	writer, err := iceberg.NewWriter(ctx, cat, ident, iceberg.WithStageHook(func(stage, commitID string) {
-		log.Debug("commit stage", "stage", stage, "commit_id", commitID)
-	}), iceberg.WithIcebergGoWriter(c.IcebergGoWriter))
-	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", c.Table, err)
+		return nil, err
 	}
 	if why := writer.LeanWriterReason(); why != "" {
 		log.Info("data files are written by iceberg-go's Parquet writer", "reason", why)
@@ -191,7 +186,14 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("--dlq-table: %w", err)
 		}
-		if a.DLQ, err = dlqtable.New(ctx, cat, dident, dlqtable.Options{NoCreate: !tables.MayCreate()}); err != nil {
+		err = untilAnswers(ctx, c.Opts.OutageTimeout, log, func() error {
+			sink, err := dlqtable.New(ctx, cat, dident, dlqtable.Options{NoCreate: !tables.MayCreate()})
+			if err == nil {
+				a.DLQ = sink // never a nil *Sink in the interface: Close would call it
+			}
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("dead-letter table %s: %w", c.DLQTable, err)
 		}
 	} else if a.DLQ, err = ingest.NewKafkaDeadLetters(c.Brokers, c.DLQTopic, ProducerProps(c.Kafka)); err != nil {
@@ -214,6 +216,73 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// openTable opens the catalog, creates the table if it is missing and may
+// be, and loads it for writing. On error nothing stays open.
+func openTable(ctx context.Context, c Config, ident table.Identifier, tables Tables, log *slog.Logger) (icecatalog.Catalog, *table.Table, *iceberg.Writer, error) {
+	cat, err := catalog.Open(ctx, c.Catalog, c.Warehouse, c.CatalogProps)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("catalog: %w", err)
+	}
+	fail := func(err error) (icecatalog.Catalog, *table.Table, *iceberg.Writer, error) {
+		if cl, ok := cat.(io.Closer); ok {
+			_ = cl.Close()
+		}
+		return nil, nil, nil, fmt.Errorf("table %s: %w", c.Table, err)
+	}
+	sc := schema.TableSchema()
+	// Tables floe creates get the creation properties; existing tables
+	// keep theirs.
+	tbl, err := catalog.EnsureTable(ctx, cat, ident, sc, schema.PartitionSpec(sc), tables.CreateProperties(), catalog.WithCreate(tables.MayCreate()))
+	if err != nil {
+		return fail(err)
+	}
+	writer, err := iceberg.NewWriter(ctx, cat, ident, iceberg.WithStageHook(func(stage, commitID string) {
+		log.Debug("commit stage", "stage", stage, "commit_id", commitID)
+	}), iceberg.WithIcebergGoWriter(c.IcebergGoWriter))
+	if err != nil {
+		return fail(err)
+	}
+	return cat, tbl, writer, nil
+}
+
+// untilAnswers runs op until it succeeds, fails with an error that is not
+// the catalog or the object store being unavailable, or they stay
+// unavailable past timeout (ingest.Options.OutageTimeout: 0 is the
+// default, negative gives up at once), backing off from 200 ms to 2 s.
+func untilAnswers(ctx context.Context, timeout time.Duration, log *slog.Logger, op func() error) error {
+	if timeout == 0 {
+		timeout = ingest.DefaultOutageTimeout
+	}
+	var (
+		since time.Time
+		down  string
+	)
+	backoff := 200 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || iceberg.Unavailable(err) == nil {
+			if down != "" && err == nil {
+				log.Info("outage ended", "component", down, "lasted", time.Since(since).Round(time.Millisecond).String())
+			}
+			return err
+		}
+		what := ingest.OutageOf(err)
+		if down == "" {
+			since, down = time.Now(), what
+			log.Warn("outage began: retrying until it answers", "component", what, "err", err)
+		}
+		if lasted := time.Since(since); timeout < 0 || lasted >= timeout {
+			return &ingest.OutageError{What: what, Lasted: lasted, Err: err}
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // consumerOnly are librdkafka properties a producer rejects or warns about.

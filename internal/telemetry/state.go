@@ -51,14 +51,17 @@ func (m *Metrics) registerState() {
 	s.changes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "floe_state_changes_total",
 		Help: "State changes: partitions assigned, revoked or lost; outage began or ended; fenced."}, []string{"change"})
 	s.outage = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "floe_outage",
-		Help: "1 while a dependency (registry, ...) is down and floe retries."}, []string{"component"})
+		Help: "1 while a dependency (registry, catalog, storage) is down and floe retries."}, []string{"component"})
 	s.outageTime = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "floe_outage_seconds_total",
 		Help: "Time dependencies were down, counted when each outage ends."}, []string{"component"})
 	m.reg.MustRegister(s.state, s.changes, s.outage, s.outageTime)
 	for _, c := range allChanges {
 		s.changes.WithLabelValues(c)
 	}
-	s.outage.WithLabelValues("registry")
+	for _, what := range []string{ingest.OutageRegistry, ingest.OutageCatalog, ingest.OutageStorage} {
+		s.outage.WithLabelValues(what)
+		s.outageTime.WithLabelValues(what)
+	}
 	m.mu.Lock()
 	m.refreshState()
 	m.mu.Unlock()
@@ -150,6 +153,14 @@ func (m *Metrics) OutageEnded(what string, lasted time.Duration) {
 	m.st.outage.WithLabelValues(what).Set(0)
 	m.st.outageTime.WithLabelValues(what).Add(lasted.Seconds())
 	m.logInfo("outage ended", "component", what, "lasted", lasted.Round(time.Millisecond).String())
+}
+
+// OutageSince says since when what has been down, if it is.
+func (m *Metrics) OutageSince(what string) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	since, ok := m.st.outages[what]
+	return since, ok
 }
 
 // Outages lists what is down now, sorted.

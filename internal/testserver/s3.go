@@ -2,8 +2,13 @@ package testserver
 
 import (
 	"bytes"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -18,6 +23,9 @@ type S3 struct {
 	AccessKeyID, SecretAccessKey string
 
 	backend *s3mem.Backend
+	handler http.Handler
+	mu      sync.Mutex
+	srv     *httptest.Server // nil while stopped
 }
 
 // StartS3 starts an in-memory S3 server for the duration of t.
@@ -25,10 +33,58 @@ func StartS3(t testing.TB) *S3 {
 	t.Helper()
 	backend := s3mem.New()
 	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	srv := httptest.NewServer(faker.Server())
-	t.Cleanup(srv.Close)
+	s := &S3{AccessKeyID: "floe-test", SecretAccessKey: "floe-test-secret", backend: backend, handler: faker.Server()}
+	s.srv = httptest.NewServer(s.handler)
+	s.Endpoint = s.srv.URL
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.srv != nil {
+			s.srv.Close()
+		}
+	})
 
-	return &S3{Endpoint: srv.URL, AccessKeyID: "floe-test", SecretAccessKey: "floe-test-secret", backend: backend}
+	return s
+}
+
+// Stop closes the listener and every connection: clients get connection
+// refused until Start. The objects stay.
+func (s *S3) Stop(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		s.srv.CloseClientConnections()
+		s.srv.Close()
+		s.srv = nil
+	}
+}
+
+// Start serves the same objects again on the same address.
+func (s *S3) Start(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return
+	}
+	addr := strings.TrimPrefix(s.Endpoint, "http://")
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the port may linger for a moment
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("s3 restart on %s: %v", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(s.handler)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	s.srv = srv
 }
 
 // CreateBucket creates bucket name.
