@@ -289,12 +289,35 @@ func TestIntervalWhileCommitting(t *testing.T) {
 		started, release := make(chan struct{}), make(chan struct{})
 		var once sync.Once
 		open := func() { once.Do(func() { close(release) }) }
-		polls := 0
+		polls, before := 0, 0
 		src.onPoll = func() {
+			if before++; before > 12 {
+				// The interval (10 polls) has passed, so the first
+				// commit has been handed over: give its goroutine a
+				// moment to reach the writer, or on a loaded machine
+				// the loop runs the source dry before the commit even
+				// starts.
+				select {
+				case <-started:
+				case <-time.After(2 * time.Second):
+				}
+			}
 			select {
 			case <-started:
 				if polls++; polls == 30 {
 					open()
+				}
+				select {
+				case <-release:
+					// Until the loop has seen the released commit land,
+					// each poll gives the commit's goroutine a moment:
+					// on a loaded machine the loop could otherwise run
+					// the source dry first, leaving every row to the
+					// shutdown commit.
+					if w.landed.Load() == 0 {
+						time.Sleep(time.Millisecond)
+					}
+				default:
 				}
 			default:
 			}
