@@ -28,8 +28,9 @@ import (
 // A batch without rows but with offsets commits an empty snapshot that only
 // records the offsets. A batch without rows and without offsets is a no-op.
 //
-// An error wrapping ErrUnknownOutcome, ErrCatalogUnavailable or
-// ErrStorageUnavailable may be followed by a Commit of the same batch (the
+// An error wrapping ErrUnknownOutcome, ErrCatalogUnavailable,
+// ErrStorageUnavailable or ErrConflict may be followed by a Commit of the
+// same batch (the
 // same CommitID, From and To; Records may be the same rows again or none):
 // it reuses the data files already written, and first looks for the
 // CommitID in the table, so the batch lands once. On any other error, or
@@ -91,9 +92,10 @@ func (w *Writer) Commit(ctx context.Context, b Batch) (CommitResult, error) {
 			// Provably not committed: the fence failed against a table
 			// whose head moved past every earlier attempt's base.
 			removeFiles(ctx, tbl, files)
-		case errors.Is(err, ErrUnknownOutcome) || Unavailable(err) != nil:
-			// Possibly committed: the same CommitID again resumes with
-			// these files (and looks for the commit first).
+		case errors.Is(err, ErrUnknownOutcome) || Unavailable(err) != nil || errors.Is(err, ErrConflict):
+			// Possibly committed, or lost to other writers: the same
+			// CommitID again resumes with these files (and looks for the
+			// commit first).
 			w.unsettled = unsettled{id: b.CommitID, files: files}
 		}
 		return res, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -122,17 +123,48 @@ func (c *commits) start(ctx context.Context, rec arrow.RecordBatch, from, maxEve
 		// instead of committing it twice. The rows stay held (and
 		// counted against the buffer) until the batch lands or fails.
 		in.err = c.retry.do(stop, "commit", func(int) error {
-			rec.Retain()
-			b := batch
-			b.Records = []arrow.RecordBatch{rec}
-			var err error
-			in.res, err = c.w.Commit(cctx, b)
-			return err
+			return c.contend(stop, func() error {
+				rec.Retain()
+				b := batch
+				b.Records = []arrow.RecordBatch{rec}
+				var err error
+				in.res, err = c.w.Commit(cctx, b)
+				return err
+			})
 		})
 		in.committed = c.opts.Now()
 	}()
 	c.inflight = in
 }
+
+// contend calls commit again, after a random wait, while it fails because
+// every one of its catalog attempts lost to another writer's commit
+// (iceberg.ErrConflict): contention from other processes on the table is
+// not a reason to stop, and the same batch (same CommitID and files) is
+// staged again on the table they left. It gives up when stop is done or
+// contention has lasted the outage timeout (at once when that is negative).
+func (c *commits) contend(stop context.Context, commit func() error) error {
+	start := c.opts.Now()
+	for round := 1; ; round++ {
+		err := commit()
+		if !errors.Is(err, iceberg.ErrConflict) || stop.Err() != nil || c.opts.Now().Sub(start) >= c.opts.OutageTimeout {
+			return err
+		}
+		wait := contentionWaitMin + rand.N(contentionWaitMin)
+		c.retry.log.Warn("commit lost every attempt to other writers' commits; trying the same batch again",
+			"round", round, "wait", wait.String(), "err", err)
+		select {
+		case <-stop.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// contentionWaitMin is the least wait before a batch that lost every
+// attempt to other writers is tried again (up to twice as long, at random,
+// so the contenders spread out).
+const contentionWaitMin = 500 * time.Millisecond
 
 // errFenced reports from await that another writer committed the batch's
 // offsets first: the pipeline must drop what it holds and resume from the

@@ -250,3 +250,55 @@ type netErr struct{ err error }
 
 func (e *netErr) Error() string { return "dial tcp 127.0.0.1:5432: " + e.err.Error() }
 func (e *netErr) Unwrap() error { return e.err }
+
+// TestCommitContendsThroughConflicts: a batch whose commit loses every
+// attempt to other writers twice (ErrConflict: nothing committed) is tried
+// again, the same batch under the same CommitID, instead of ending Run;
+// every batch lands once and no outage is reported. With a negative
+// outage timeout the first ErrConflict ends Run.
+func TestCommitContendsThroughConflicts(t *testing.T) {
+	t.Run("contends", func(t *testing.T) {
+		ids := map[string]int{}
+		w := &tableWriter{}
+		w.fail = func(n int, b iceberg.Batch) error {
+			if n == 1 || n == 2 {
+				ids[b.CommitID]++
+				return fmt.Errorf("commit %s: %w after 10 attempts", b.CommitID, iceberg.ErrConflict)
+			}
+			if n == 3 && ids[b.CommitID] != 2 {
+				t.Errorf("commit after two conflicts has CommitID %s, not the batch's", b.CommitID)
+			}
+			return nil
+		}
+		obs := &outageObserver{}
+		p, ctx := newTableWriterPipeline(t, 400, w, ingest.Options{MaxBatchRows: 100, Trigger: time.Hour, Observer: obs})
+		if err := p.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.table != 400 || len(w.badRows) > 0 || strings.Join(w.landed, "") != "[0,100)[100,200)[200,300)[300,400)" {
+			t.Errorf("table offset %d (want 400), bad batches %v; commits %v", w.table, w.badRows, w.landed)
+		}
+		if began, _ := obs.counts(); len(began) > 0 {
+			t.Errorf("outages reported for contention: %v", began)
+		}
+	})
+	t.Run("no contention allowed", func(t *testing.T) {
+		w := &tableWriter{fail: func(n int, _ iceberg.Batch) error {
+			if n == 1 {
+				return fmt.Errorf("commit: %w after 10 attempts", iceberg.ErrConflict)
+			}
+			return nil
+		}}
+		p, ctx := newTableWriterPipeline(t, 400, w, ingest.Options{MaxBatchRows: 100, Trigger: time.Hour, OutageTimeout: -1})
+		if err := p.Run(ctx); !errors.Is(err, iceberg.ErrConflict) {
+			t.Fatalf("Run: %v, want ErrConflict", err)
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.table != 100 {
+			t.Errorf("table offset %d, want 100", w.table)
+		}
+	})
+}
