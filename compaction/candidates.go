@@ -141,17 +141,29 @@ func (c *candidates) dataFile(md table.Metadata, f FileInfo) (iceberggo.DataFile
 	return b.Build(), nil
 }
 
-// live reports whether every path is among the small live files the view
-// holds.
-func (c *candidates) live(paths []string) bool {
-	set := make(map[string]struct{})
+// liveSet is the set of small live files the view holds. Build it once
+// per table state: it holds every small file of the table.
+func (c *candidates) liveSet() liveFiles {
+	n := 0
+	for _, files := range c.manifests {
+		n += len(files)
+	}
+	set := make(liveFiles, n)
 	for _, files := range c.manifests {
 		for _, f := range files {
 			set[f.Path] = struct{}{}
 		}
 	}
+	return set
+}
+
+// liveFiles is a set of data file paths.
+type liveFiles map[string]struct{}
+
+// all reports whether every path is in the set.
+func (s liveFiles) all(paths []string) bool {
 	for _, p := range paths {
-		if _, ok := set[p]; !ok {
+		if _, ok := s[p]; !ok {
 			return false
 		}
 	}

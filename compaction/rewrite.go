@@ -204,8 +204,9 @@ func (c *Compactor) commitBatch(ctx context.Context, fs iceio.IO, work []staged,
 				return err
 			}
 			var keep []staged
+			live := c.cands.liveSet()
 			for _, w := range work {
-				if c.cands.live(w.group.Paths()) {
+				if live.all(w.group.Paths()) {
 					keep = append(keep, w)
 				} else {
 					dropped = append(dropped, w)
