@@ -5,7 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/floe-io/floe/dlqtable"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/internal/testserver"
 )
 
@@ -86,25 +86,9 @@ func TestFlushThroughOutages(t *testing.T) {
 
 func deadLetterOffsets(t *testing.T, cat icecatalog.Catalog, ident table.Identifier) map[int64]int {
 	t.Helper()
-	ctx := context.Background()
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := map[int64]int{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		col := rec.Column(rec.Schema().FieldIndices(dlqtable.ColSourceOffset)[0]).(*array.Int64)
-		for i := 0; i < col.Len(); i++ {
-			seen[col.Value(i)]++
-		}
-		rec.Release()
+	for _, r := range tabletest.ReadDLQ(t, cat, ident) {
+		seen[r.Offset]++
 	}
 	return seen
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/uptrace/bun/driver/sqliteshim"
@@ -20,6 +19,7 @@ import (
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/internal/testserver"
 	"github.com/floe-io/floe/keys"
 	"github.com/floe-io/floe/schema"
@@ -221,29 +221,9 @@ func rideThrough(t *testing.T, c outageCase) time.Duration {
 // table exactly once (its key is the transaction id), and nothing else.
 func checkDeadLetterTable(t *testing.T, cat icecatalog.Catalog, ident table.Identifier, invalid []devstack.Event) {
 	t.Helper()
-	ctx := context.Background()
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := map[string]int{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		idx := rec.Schema().FieldIndices(dlqtable.ColKey)
-		if len(idx) != 1 {
-			t.Fatalf("dead-letter table has no %s column", dlqtable.ColKey)
-		}
-		col := rec.Column(idx[0]).(*array.Binary)
-		for i := 0; i < col.Len(); i++ {
-			seen[string(col.Value(i))]++
-		}
-		rec.Release()
+	for _, r := range tabletest.ReadDLQ(t, cat, ident) {
+		seen[string(r.Key)]++
 	}
 	for _, ev := range invalid {
 		if n := seen[ev.TransactionID]; n != 1 {
