@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -64,6 +66,10 @@ func TestBacklog(t *testing.T) {
 	}
 	t.Logf("backlog: %d files in %d partitions, built in %s", files, parts, time.Since(start).Round(time.Millisecond))
 
+	if path := os.Getenv("FLOE_BACKLOG_HEAPPROFILE"); path != "" {
+		stop := profileHeapPeaks(t, path)
+		defer stop()
+	}
 	opts := compaction.Options{SkipExpire: true, SkipOrphans: true}
 	comp := newCompactor(t, e, opts)
 	start = time.Now()
@@ -91,6 +97,42 @@ func TestBacklog(t *testing.T) {
 	if got["total-records"] != strconv.FormatInt(off, 10) || got["total-data-files"] != strconv.Itoa(parts) {
 		t.Fatalf("after compaction: %s records in %s files, want %d in %d", got["total-records"], got["total-data-files"], off, parts)
 	}
+}
+
+// profileHeapPeaks writes a heap profile to path each time the live heap,
+// sampled every second, reaches a new high: the profile of the peak, to
+// see what holds the memory (go tool pprof -sample_index=inuse_space).
+func profileHeapPeaks(t *testing.T, path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var peak uint64
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc <= peak+peak/20 {
+				continue
+			}
+			peak = ms.HeapAlloc
+			f, err := os.Create(path)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_ = pprof.WriteHeapProfile(f)
+			_ = f.Close()
+			t.Logf("heap profile at %d MiB of heap", peak>>20)
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // peakRSS is this process's peak resident set (VmHWM), Linux only.

@@ -89,6 +89,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	}
 	logs := &logWriter{w: stderr}
 	log := newLogger(logs, cfg.LogLevel, cfg.LogFormat)
+	applyMemoryLimit(cfg.MemoryLimit, getenv, log)
 	kafkaProps, regOpts, err := connectionSettings(&cfg, getenv)
 	if err != nil {
 		return err

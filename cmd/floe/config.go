@@ -46,6 +46,7 @@ type Config struct {
 	// Limits and error handling.
 	MaxRecordBytes        int64
 	MaxBufferBytes        int64
+	MemoryLimit           int64
 	MaxBatchPartitions    int64
 	OnError               string
 	ParquetWriter         string
@@ -91,6 +92,7 @@ func defaultConfig() Config {
 
 		MaxRecordBytes:        int64(p.MaxRecordBytes),
 		MaxBufferBytes:        p.MaxBufferBytes,
+		MemoryLimit:           defaultMemoryLimit,
 		MaxBatchPartitions:    int64(p.MaxBatchPartitions),
 		OnError:               p.OnError,
 		ParquetWriter:         "lean",
@@ -258,6 +260,7 @@ func (c *Config) runOptions() []option {
 		c.Kafka.option(),
 		sizeOpt("max-record-bytes", "records larger than this (key + value) are dead-lettered as too_large", &c.MaxRecordBytes),
 		sizeOpt("max-buffer-bytes", "memory the buffered rows may take before floe commits and stops fetching until done", &c.MaxBufferBytes),
+		sizeOpt("memory-limit", "soft limit on the process's Go memory (as GOMEMLIMIT): near it the garbage collector runs more often instead of letting the heap grow; 0 turns it off; a GOMEMLIMIT in the environment wins", &c.MemoryLimit),
 		intOpt("max-batch-partitions", "commit early when a batch spans this many table partitions (data files)", &c.MaxBatchPartitions),
 		stringOpt("on-error", "a record that cannot be ingested: dlq (dead-letter it, go on) or fail (commit what came before, then stop)", &c.OnError),
 		stringOpt("parquet-writer", "data file writer: lean (floe's; tables of flat primitive columns) or iceberg-go (table.WriteRecords); lean falls back to iceberg-go for tables it cannot write", &c.ParquetWriter),
@@ -438,6 +441,9 @@ func (c *Config) validate() error {
 	errs = append(errs, c.Transport.validate())
 	if c.MaxRecordBytes <= 0 {
 		errs = append(errs, fmt.Errorf("--max-record-bytes: must be positive, got %d", c.MaxRecordBytes))
+	}
+	if c.MemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("--memory-limit: must not be negative, got %d", c.MemoryLimit))
 	}
 	if c.MaxBufferBytes <= 0 {
 		errs = append(errs, fmt.Errorf("--max-buffer-bytes: must be positive, got %d", c.MaxBufferBytes))

@@ -23,7 +23,7 @@ var helpGroups = []struct {
 	{"Table and catalog", []string{"catalog", "warehouse", "table", "auto-create", "table-property", "parquet-writer"}},
 	{"Object storage (S3)", nil},
 	{"Commits and limits", []string{"trigger", "max-batch-rows", "max-batch-bytes", "max-batch-partitions",
-		"max-buffer-bytes", "max-record-bytes", "shutdown-timeout", "outage-timeout"}},
+		"max-buffer-bytes", "max-record-bytes", "memory-limit", "shutdown-timeout", "outage-timeout"}},
 	{"Errors and dead letters", []string{"on-error", "on-incompatible-schema", "dlq", "dlq-topic", "dlq-table"}},
 	{"Compaction and maintenance", []string{"compact-every", "target-file-size", "expire-keep-last", "expire-older-than", "orphan-older-than"}},
 	{"Backfill range", []string{"from", "to"}},

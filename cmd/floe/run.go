@@ -31,6 +31,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	logConfig(log, opts)
+	applyMemoryLimit(cfg.MemoryLimit, getenv, log)
 
 	props, err := cfg.Storage.props(getenv)
 	if err != nil {
