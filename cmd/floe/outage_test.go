@@ -52,52 +52,7 @@ func TestRunRidesThroughPostgresRestart(t *testing.T) {
 	pg := testserver.StartPostgres(t)
 	e := newProcEnv(t, 2)
 	e.cat = pg.NewDatabase(t)
-	addr := freeAddr(t)
-	const group = "pg-outage"
-	c := startChild(t, e.runArgs(group, "--trigger", "200ms", "--http", addr, "--log-format", "json", "--compact-every", "0")...)
-	defer c.kill()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	produced := e.produce(t, ctx, 21, 6000, 1000, "pgo-")
-	if c.waitFor(60*time.Second, msgIs("commit")) == nil {
-		t.Fatalf("no first commit:\n%s", c.tail)
-	}
-
-	pg.Stop(t)
-	down := time.Now()
-	if m := c.waitFor(30*time.Second, msgIs("outage began: retrying until it answers")); m == nil || m["component"] != "catalog" {
-		t.Fatalf("no catalog outage logged (%v):\n%s", m, c.tail)
-	}
-	readyz := "http://" + addr + "/readyz"
-	waitReady(t, c, readyz, http.StatusServiceUnavailable, `"catalog":"unavailable for`, 10*time.Second)
-	time.Sleep(time.Until(down.Add(4 * time.Second)))
-	pg.Start(t)
-	up := time.Now()
-	m := c.waitFor(60*time.Second, func(m map[string]any) bool { return m["msg"] == "commit" || m["msg"] == "outage ended" })
-	var ended map[string]any
-	if m != nil && m["msg"] == "outage ended" {
-		ended, m = m, c.waitFor(60*time.Second, msgIs("commit"))
-	} else {
-		ended = c.waitFor(10*time.Second, msgIs("outage ended"))
-	}
-	if m == nil {
-		t.Fatalf("no commit after the catalog came back:\n%s", c.tail)
-	}
-	recovery := logTime(t, m).Sub(up)
-	if ended == nil || ended["component"] != "catalog" {
-		t.Errorf("no 'outage ended' line for the catalog: %v", ended)
-	}
-	if err := <-produced; err != nil {
-		t.Fatal(err)
-	}
-	w := e.writer(t)
-	e.waitCaughtUp(t, w, group, e.endOffsets(t), 90*time.Second)
-	waitReady(t, c, readyz, http.StatusOK, `"catalog":"ok"`, 20*time.Second)
-	if err := c.stop(30 * time.Second); err != nil {
-		t.Fatalf("floe run after the outage: %v\n%s", err, c.tail)
-	}
-	e.checkExactlyOnce(t, w)
-	t.Logf("floe run, PostgreSQL down 4s: recovery (back to the next commit landing) %v", recovery.Round(time.Millisecond))
+	rideThrough(t, e, "pg-outage", "catalog", "pgo-", nil, pg.Stop, pg.Start)
 }
 
 // TestRunOutageTimeout: with --outage-timeout 2s, a catalog that does not
@@ -214,42 +169,63 @@ func TestRunRidesThroughS3Restart(t *testing.T) {
 	e := newProcEnv(t, 2)
 	e.wh, e.props = "s3://lake/wh", s3.Props()
 	t.Setenv(envS3SecretAccessKey, s3.SecretAccessKey)
+	rideThrough(t, e, "s3-outage", "storage", "s3o-",
+		[]string{"--s3-endpoint", s3.Endpoint, "--s3-region", "us-east-1", "--s3-access-key-id", s3.AccessKeyID},
+		s3.Stop, s3.Start)
+}
+
+// rideThrough runs `floe run` (group, extra args) under load, calls stop
+// once it has committed, checks that the outage of component is logged and
+// named by /readyz, calls start 4 s after stop, and checks that a commit
+// lands, the outage's end is logged, /readyz is ok again and every valid
+// event (ids with prefix) is in the table exactly once. It logs the
+// recovery: from start to the next commit landing.
+func rideThrough(t *testing.T, e *procEnv, group, component, prefix string, extra []string, stop, start func(testing.TB)) {
+	t.Helper()
 	addr := freeAddr(t)
-	const group = "s3-outage"
-	c := startChild(t, e.runArgs(group, "--trigger", "200ms", "--http", addr, "--log-format", "json", "--compact-every", "0",
-		"--s3-endpoint", s3.Endpoint, "--s3-region", "us-east-1", "--s3-access-key-id", s3.AccessKeyID)...)
+	args := e.runArgs(group, append([]string{"--trigger", "200ms", "--http", addr, "--log-format", "json", "--compact-every", "0"}, extra...)...)
+	c := startChild(t, args...)
 	defer c.kill()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	produced := e.produce(t, ctx, 24, 6000, 1000, "s3o-")
+	produced := e.produce(t, ctx, 21, 6000, 1000, prefix)
 	if c.waitFor(60*time.Second, msgIs("commit")) == nil {
 		t.Fatalf("no first commit:\n%s", c.tail)
 	}
 
-	s3.Stop(t)
+	stop(t)
 	down := time.Now()
-	if m := c.waitFor(30*time.Second, msgIs("outage began: retrying until it answers")); m == nil || m["component"] != "storage" {
-		t.Fatalf("no storage outage logged (%v):\n%s", m, c.tail)
+	if m := c.waitFor(30*time.Second, msgIs("outage began: retrying until it answers")); m == nil || m["component"] != component {
+		t.Fatalf("no %s outage logged (%v):\n%s", component, m, c.tail)
 	}
 	readyz := "http://" + addr + "/readyz"
-	waitReady(t, c, readyz, http.StatusServiceUnavailable, `"storage":"unavailable for`, 10*time.Second)
+	waitReady(t, c, readyz, http.StatusServiceUnavailable, `"`+component+`":"unavailable for`, 10*time.Second)
 	time.Sleep(time.Until(down.Add(4 * time.Second)))
-	s3.Start(t)
+	start(t)
 	up := time.Now()
-	m := c.waitFor(60*time.Second, msgIs("commit"))
+	m := c.waitFor(60*time.Second, func(m map[string]any) bool { return m["msg"] == "commit" || m["msg"] == "outage ended" })
+	var ended map[string]any
+	if m != nil && m["msg"] == "outage ended" {
+		ended, m = m, c.waitFor(60*time.Second, msgIs("commit"))
+	} else {
+		ended = c.waitFor(10*time.Second, msgIs("outage ended"))
+	}
 	if m == nil {
-		t.Fatalf("no commit after the object store came back:\n%s", c.tail)
+		t.Fatalf("no commit after the %s came back:\n%s", component, c.tail)
 	}
 	recovery := logTime(t, m).Sub(up)
+	if ended == nil || ended["component"] != component {
+		t.Errorf("no 'outage ended' line for the %s: %v", component, ended)
+	}
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}
 	w := e.writer(t)
 	e.waitCaughtUp(t, w, group, e.endOffsets(t), 90*time.Second)
-	waitReady(t, c, readyz, http.StatusOK, `"storage":"ok"`, 20*time.Second)
+	waitReady(t, c, readyz, http.StatusOK, `"`+component+`":"ok"`, 20*time.Second)
 	if err := c.stop(30 * time.Second); err != nil {
 		t.Fatalf("floe run after the outage: %v\n%s", err, c.tail)
 	}
 	e.checkExactlyOnce(t, w)
-	t.Logf("floe run, S3 down 4s: recovery (back to the next commit landing) %v", recovery.Round(time.Millisecond))
+	t.Logf("floe run, %s down 4s: recovery (back to the next commit landing) %v", component, recovery.Round(time.Millisecond))
 }
