@@ -25,7 +25,7 @@ type Writer struct {
 	// commitMu serializes Commit and Evolve of this Writer.
 	commitMu sync.Mutex
 	// unsettled is the last batch whose commit ended with its outcome
-	// unknown; guarded by commitMu.
+	// unknown or lost every attempt to other writers; guarded by commitMu.
 	unsettled unsettled
 
 	mu     sync.Mutex // guards the fields below

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/floe-io/floe/compaction"
@@ -116,6 +117,10 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 	if addr == "" {
 		return func() {}, nil
 	}
+	probe := &tableProbe{load1: func(ctx context.Context) error {
+		_, err := a.Catalog.LoadTable(ctx, a.Ident)
+		return err
+	}}
 	checks := map[string]telemetry.Check{
 		"partitions": func(context.Context) error {
 			if m.AssignedPartitions() == 0 {
@@ -132,7 +137,7 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 			if err := outageCheck(m, ingest.OutageCatalog); err != nil {
 				return err
 			}
-			_, err := a.Catalog.LoadTable(ctx, a.Ident)
+			err := probe.load(ctx)
 			if iceberg.Unavailable(err) == iceberg.ErrStorageUnavailable {
 				return nil // the storage check reports it
 			}
@@ -142,7 +147,7 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 			if err := outageCheck(m, ingest.OutageStorage); err != nil {
 				return err
 			}
-			_, err := a.Catalog.LoadTable(ctx, a.Ident)
+			err := probe.load(ctx)
 			if iceberg.Unavailable(err) == iceberg.ErrStorageUnavailable {
 				return err
 			}
@@ -165,6 +170,28 @@ func serveHTTP(addr string, m *telemetry.Metrics, a *assembled, log *slog.Logger
 		_ = srv.Shutdown(context.Background())
 		<-done
 	}, nil
+}
+
+// tableProbe loads the table once for the catalog and the storage checks
+// of one /readyz request: a load reads the whole metadata.json, which grows
+// with the snapshots kept, so it is not done twice.
+type tableProbe struct {
+	load1 func(context.Context) error
+
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+// load returns the outcome of a table load made in the last second, or of
+// a new one.
+func (p *tableProbe) load(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.at.IsZero() || time.Since(p.at) >= time.Second {
+		p.err, p.at = p.load1(ctx), time.Now()
+	}
+	return p.err
 }
 
 // outageCheck fails while the pipeline reports what down.
