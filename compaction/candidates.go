@@ -157,6 +157,21 @@ func (c *candidates) liveSet() liveFiles {
 	return set
 }
 
+// holding returns the paths of the view's manifests that hold any of
+// paths (a set of small file paths).
+func (c *candidates) holding(paths map[string]struct{}) map[string]struct{} {
+	out := make(map[string]struct{})
+	for m, files := range c.manifests {
+		for _, f := range files {
+			if _, ok := paths[f.Path]; ok {
+				out[m] = struct{}{}
+				break
+			}
+		}
+	}
+	return out
+}
+
 // liveFiles is a set of data file paths.
 type liveFiles map[string]struct{}
 

@@ -66,9 +66,10 @@ type Options struct {
 	// CommitEveryFiles: the rewrite commits a replace snapshot each time
 	// this many input files are rewritten (default 20,000), so a run's work
 	// lands as it goes instead of at the end. Each replace commit rewrites
-	// every manifest holding one of its inputs, which for ingest's
-	// manifests (one per commit, every partition in each) is about all of
-	// them: smaller batches land sooner but cost that rewrite more often.
+	// every manifest holding one of its inputs (and reads no other), which
+	// for ingest's manifests (one per commit, every partition in each) is
+	// those written since the inputs were: smaller batches land sooner but
+	// cost that rewrite more often.
 	CommitEveryFiles int
 	// MemoryLimit bounds the decoded (Arrow) rows the rewrite holds at once
 	// (default 256 MiB): half for the rows read, half for their
@@ -103,6 +104,9 @@ type Options struct {
 	// beforeCommit, when set, runs before each catalog commit attempt of a
 	// rewrite (tests inject concurrent commits through export_test.go).
 	beforeCommit func(attempt int)
+	// icebergGoReplace commits rewrites through iceberg-go's rewrite
+	// producer instead of floe's own replace snapshot (tests compare them).
+	icebergGoReplace bool
 }
 
 // expiryMargin makes the compactor's prediction of which snapshots

@@ -76,7 +76,7 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		fresh, err := c.commitBatch(ctx, fs, batch, rep)
+		fresh, err := c.commitBatch(ctx, tbl, fs, batch, rep)
 		batch, batchFiles = nil, 0
 		if fresh != nil {
 			tbl = fresh
@@ -192,44 +192,84 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, fs iceio
 // stages on the Committer's view of the table and first gives up the groups
 // one of whose inputs is no longer live (another process rewrote it). It
 // returns the table as the commit left it (nil when it could not tell).
-func (c *Compactor) commitBatch(ctx context.Context, fs iceio.IO, work []staged, rep *Report) (*table.Table, error) {
+func (c *Compactor) commitBatch(ctx context.Context, tbl *table.Table, fs iceio.IO, work []staged, rep *Report) (*table.Table, error) {
 	runID := uuid.NewString()
 	var dropped []staged // groups given up: a concurrent commit removed an input
 	attempt := 0
-	res, err := c.commit(ctx, iceberg.CommitRequest{
-		IDKey: RunIDKey, ID: runID,
-		Stage: func(ctx context.Context, base *table.Table, tx *table.Transaction) error {
-			attempt++
-			if _, err := c.cands.refresh(ctx, base); err != nil {
-				return err
+	// prepare refreshes the view on base, gives up the groups whose inputs
+	// are gone and returns the snapshot's props.
+	prepare := func(ctx context.Context, base *table.Table) (iceberggo.Properties, error) {
+		attempt++
+		if _, err := c.cands.refresh(ctx, base); err != nil {
+			return nil, err
+		}
+		var keep []staged
+		live := c.cands.liveSet()
+		for _, w := range work {
+			if live.all(w.group.Paths()) {
+				keep = append(keep, w)
+			} else {
+				dropped = append(dropped, w)
 			}
-			var keep []staged
-			live := c.cands.liveSet()
+		}
+		if work = keep; len(work) == 0 {
+			return nil, iceberg.ErrNoChange
+		}
+		props, err := carryProps(base, "rewrite", runID)
+		if err != nil {
+			return nil, err
+		}
+		if c.opts.beforeCommit != nil {
+			c.opts.beforeCommit(attempt)
+		}
+		c.opts.stage("rewrite-commit", runID)
+		return props, nil
+	}
+	req := iceberg.CommitRequest{IDKey: RunIDKey, ID: runID}
+	// Metadata files written by each attempt of floe's own replace
+	// snapshot: those of attempts that cannot have landed are removed.
+	var written [][]string
+	if c.ownReplace(tbl, fs) {
+		req.Raw = func(ctx context.Context, base *table.Table) ([]table.Update, error) {
+			props, err := prepare(ctx, base)
+			if err != nil {
+				return nil, err
+			}
+			inputs := make(map[string]struct{})
 			for _, w := range work {
-				if live.all(w.group.Paths()) {
-					keep = append(keep, w)
-				} else {
-					dropped = append(dropped, w)
+				for _, p := range w.group.Paths() {
+					inputs[p] = struct{}{}
 				}
 			}
-			if work = keep; len(work) == 0 {
-				return iceberg.ErrNoChange
+			updates, files, err := buildReplace(ctx, base, work, c.cands.holding(inputs), props)
+			if err != nil {
+				return nil, err
 			}
-			props, err := carryProps(base, "rewrite", runID)
+			written = append(written, files)
+			return updates, nil
+		}
+	} else {
+		req.Stage = func(ctx context.Context, base *table.Table, tx *table.Transaction) error {
+			props, err := prepare(ctx, base)
 			if err != nil {
 				return err
 			}
-			if c.opts.beforeCommit != nil {
-				c.opts.beforeCommit(attempt)
-			}
-			c.opts.stage("rewrite-commit", runID)
 			rw := tx.NewRewrite(props)
 			for _, w := range work {
 				rw.ApplyResult(w.result)
 			}
 			return rw.Commit(ctx)
-		},
-	})
+		}
+	}
+	res, err := c.commit(ctx, req)
+	if res.Unknown == 0 {
+		for i, files := range written {
+			if i == len(written)-1 && err == nil && res.Committed {
+				break // the snapshot that landed
+			}
+			removeFiles(fs, files)
+		}
+	}
 	// Files of groups that did not land are deleted unless an attempt's
 	// outcome was unknown (a late landing may still reference them).
 	giveUp := func(groups []staged) {
@@ -276,6 +316,20 @@ func (r *Report) recordGroup(w staged, status string) {
 		r.FilesWritten += g.FilesOut
 		r.BytesWritten += g.BytesOut
 	}
+}
+
+// ownReplace says whether replace snapshots are built by floe itself
+// (buildReplace): on format version 2 tables with writable storage, unless
+// the options ask for iceberg-go's producer. Others (v1, v3 with row
+// lineage) go through iceberg-go's rewrite.
+func (c *Compactor) ownReplace(tbl *table.Table, fs iceio.IO) bool {
+	if c.opts.icebergGoReplace {
+		return false
+	}
+	if _, ok := fs.(iceio.WriteFileIO); !ok {
+		return false
+	}
+	return tbl.Metadata().Version() == 2
 }
 
 // partitionKey renders df's partition as "name=value/name=value" in spec order.

@@ -56,6 +56,14 @@ type CommitRequest struct {
 	// without committing and without error; any other error ends it with
 	// that error (nothing committed by that attempt).
 	Stage func(ctx context.Context, base *table.Table, tx *table.Transaction) error
+	// Raw, when set instead of Stage, returns the change as catalog updates
+	// built by the caller (e.g. a snapshot whose manifests it wrote
+	// itself), with the same contract as Stage: called once per attempt on
+	// base, ErrNoChange to commit nothing. The Committer adds the
+	// requirements that pin the commit to base (the table's UUID and its
+	// main branch at base's current snapshot) and sends the updates to the
+	// catalog as they are: nothing of iceberg-go's snapshot producers runs.
+	Raw func(ctx context.Context, base *table.Table) ([]table.Update, error)
 	// IDKey and ID, when ID is set, name a snapshot summary property the
 	// staged snapshot carries (Stage must put it there). After an unknown
 	// outcome, and after every failed attempt that follows one, the
@@ -215,8 +223,8 @@ func (c *Committer) Load(ctx context.Context) (*table.Table, error) {
 // wait for it, and commits the same request again with Resume.
 func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, error) {
 	var res Result
-	if req.Stage == nil {
-		return res, errors.New("iceberg: commit: nil Stage")
+	if (req.Stage == nil) == (req.Raw == nil) {
+		return res, errors.New("iceberg: commit: exactly one of Stage and Raw must be set")
 	}
 	attempts := req.Attempts
 	if attempts <= 0 {
@@ -245,18 +253,15 @@ func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, erro
 	}
 	for attempt := 1; ; attempt++ {
 		res.Table = base
-		tx := base.NewTransaction()
-		if err := tx.AssertRefSnapshotID(""); err != nil {
-			return res, fmt.Errorf("pin branch: %w", err)
-		}
-		if err := req.Stage(ctx, base, tx); err != nil {
+		commit, err := c.stage(ctx, base, req)
+		if err != nil {
 			if errors.Is(err, ErrNoChange) {
 				return res, nil
 			}
 			return res, markUnavailable(err, false)
 		}
 		res.Attempts = attempt
-		committed, err := tx.Commit(ctx)
+		committed, err := commit()
 		if err == nil {
 			res.Committed = true
 			if s := committed.CurrentSnapshot(); s != nil && s.SnapshotID != snapshotID(base) {
@@ -307,6 +312,61 @@ func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, erro
 			return res, fmt.Errorf("not committed: %w", err)
 		}
 	}
+}
+
+// stage runs req's Stage or Raw on base and returns the call that sends
+// the staged change to the catalog.
+func (c *Committer) stage(ctx context.Context, base *table.Table, req CommitRequest) (func() (*table.Table, error), error) {
+	if req.Raw != nil {
+		updates, err := req.Raw(ctx, base)
+		if err != nil {
+			return nil, err
+		}
+		return func() (*table.Table, error) { return c.commitRaw(ctx, base, updates) }, nil
+	}
+	tx := base.NewTransaction()
+	if err := tx.AssertRefSnapshotID(""); err != nil {
+		return nil, fmt.Errorf("pin branch: %w", err)
+	}
+	if err := req.Stage(ctx, base, tx); err != nil {
+		return nil, err
+	}
+	return func() (*table.Table, error) { return tx.Commit(ctx) }, nil
+}
+
+// commitRaw sends updates to the catalog pinned to base (its UUID and the
+// main branch's snapshot), then removes the metadata files the new
+// metadata's log no longer lists, as a transaction's commit does when the
+// table says so (write.metadata.delete-after-commit.enabled).
+func (c *Committer) commitRaw(ctx context.Context, base *table.Table, updates []table.Update) (*table.Table, error) {
+	md := base.Metadata()
+	var head *int64
+	if s := base.CurrentSnapshot(); s != nil {
+		id := s.SnapshotID
+		head = &id
+	}
+	reqs := []table.Requirement{table.AssertTableUUID(md.TableUUID()), table.AssertRefSnapshotID(table.MainBranch, head)}
+	meta, loc, err := c.cat.CommitTable(ctx, c.ident, reqs, updates)
+	if err != nil {
+		return nil, err
+	}
+	committed := table.New(c.ident, meta, loc, base.FS, c.cat)
+	if meta.Properties().GetBool(table.MetadataDeleteAfterCommitEnabledKey, table.MetadataDeleteAfterCommitEnabledDefault) {
+		keep := make(map[string]struct{})
+		for e := range meta.PreviousFiles() {
+			keep[e.MetadataFile] = struct{}{}
+		}
+		if fs, err := base.FS(ctx); err == nil {
+			for e := range md.PreviousFiles() {
+				if _, ok := keep[e.MetadataFile]; !ok {
+					// Best effort, as iceberg-go's own commit: orphan
+					// cleanup removes what is left.
+					_ = fs.Remove(e.MetadataFile)
+				}
+			}
+		}
+	}
+	return committed, nil
 }
 
 func snapshotID(tbl *table.Table) int64 {
