@@ -23,7 +23,8 @@ import (
 // knows which: it read each manifest once when it appeared), streamed entry
 // by entry into a new manifest where the inputs are DELETED and everything
 // else EXISTING with its original snapshot id and sequence numbers; every
-// other manifest is carried into the new manifest list unread. The outputs
+// other manifest is carried into the new manifest list unread, except those
+// left with DELETED entries only by an earlier snapshot, which are dropped. The outputs
 // go into one new manifest per partition spec. The snapshot (operation
 // "replace", the usual summary counts and totals, the carried props) and
 // the main branch's move to it are returned as catalog updates for the
@@ -90,6 +91,11 @@ func buildReplace(ctx context.Context, base *table.Table, work []staged, touched
 		sum changes
 	)
 	for _, m := range list {
+		if m.ManifestContent() == iceberggo.ManifestContentData && !m.HasAddedFiles() && !m.HasExistingFiles() {
+			// Only DELETED entries, of an earlier snapshot: they belong
+			// to that snapshot, not to this one (Java drops them too).
+			continue
+		}
 		if _, ok := touched[m.FilePath()]; !ok || m.ManifestContent() != iceberggo.ManifestContentData {
 			out = append(out, m)
 			continue

@@ -82,8 +82,11 @@ func TestReplaceReadsOnlyManifestsHoldingInputs(t *testing.T) {
 				compaction.UseIcebergGoReplace(&opts)
 			}
 			hidden := untouched + ".hidden"
-			hides := 0
+			hides, hide := 0, true
 			compaction.SetBeforeCommit(&opts, func(int) {
+				if !hide {
+					return
+				}
 				hides++
 				if err := os.Rename(untouched, hidden); err != nil {
 					t.Errorf("hide manifest: %v", err)
@@ -184,6 +187,25 @@ func TestReplaceReadsOnlyManifestsHoldingInputs(t *testing.T) {
 			}
 			if got := tabletest.Lines(t, tbl); checksum(got) != checksum(before) {
 				t.Fatalf("rows changed: %d before, %d after", len(before), len(got))
+			}
+
+			// The manifest left with DELETED entries only belongs to that
+			// replace: the next one does not carry it.
+			hide = false
+			f.n = 0
+			mustCommit(t, f, 1, 2, 1)
+			if rep, err := comp.RunOnce(ctx); err != nil || rep.RewriteSnapshotID == 0 {
+				t.Fatalf("second run: %+v, %v", rep, err)
+			}
+			next := e.Load(ident).CurrentSnapshot()
+			list, err := next.Manifests(fs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range list {
+				if !m.HasAddedFiles() && !m.HasExistingFiles() && m.SnapshotID() != next.SnapshotID {
+					t.Errorf("manifest %s of snapshot %d, only deleted entries, carried into %d", m.FilePath(), m.SnapshotID(), next.SnapshotID)
+				}
 			}
 		})
 	}
