@@ -16,6 +16,14 @@ type FileInfo struct {
 	Partition string
 	SizeBytes int64
 	Records   int64
+	// Coarse marks a file of the table's coarse ingest spec
+	// (iceberg.CoarseSpec): it is rewritten into the default spec whatever
+	// its size.
+	Coarse bool
+	// Parent is, for a default-spec file of a table with a coarse spec,
+	// its partition rendered in the coarse spec (the Partition of the
+	// coarse files holding rows of the same currency); "" otherwise.
+	Parent string
 }
 
 // PlanOptions tune Plan. Zero values take the defaults.
@@ -55,6 +63,11 @@ type Group struct {
 	InputBytes int64
 	// EstOutputFiles is the number of files the rewrite should produce.
 	EstOutputFiles int
+	// Coarse marks a group of coarse-spec files (and small default-spec
+	// files of the same coarse partition merged in), rewritten into the
+	// default spec. EstOutputFiles is then a lower bound: the default
+	// partitions of the merged-in files.
+	Coarse bool
 }
 
 // Paths returns the group's file paths.
@@ -102,8 +115,28 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 		spec int32
 		part string
 	}
+	// Coarse files group by their partition; a small default-spec file
+	// whose Parent has coarse files joins that group, so that the rewrite
+	// leaves one file per default partition.
+	coarse := make(map[key][]FileInfo)
+	parents := make(map[string]key)
+	for _, f := range files {
+		if f.Coarse {
+			k := key{f.SpecID, f.Partition}
+			coarse[k] = append(coarse[k], f)
+			parents[f.Partition] = k
+		}
+	}
+	merged := make(map[key][]FileInfo)
 	byPart := make(map[key][]FileInfo)
 	for _, f := range files {
+		if f.Coarse {
+			continue
+		}
+		if k, ok := parents[f.Parent]; ok && f.Parent != "" && f.SizeBytes < opts.SmallFileThreshold {
+			merged[k] = append(merged[k], f)
+			continue
+		}
 		k := key{f.SpecID, f.Partition}
 		byPart[k] = append(byPart[k], f)
 	}
@@ -115,7 +148,36 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
 	})
 
-	plan := Plan{Partitions: len(keys)}
+	ckeys := make([]key, 0, len(coarse))
+	for k := range coarse {
+		ckeys = append(ckeys, k)
+	}
+	slices.SortFunc(ckeys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
+	})
+	plan := Plan{Partitions: len(keys) + len(ckeys)}
+	for _, k := range ckeys {
+		// Bins of at most the target size; the first also takes the
+		// default-spec files merged in.
+		for i, bin := range binPack(coarse[k], opts.TargetFileSize) {
+			g := Group{SpecID: k.spec, Partition: k.part, Files: bin, Coarse: true}
+			outs := map[string]struct{}{}
+			if i == 0 {
+				g.Files = append(g.Files, merged[k]...)
+				for _, f := range merged[k] {
+					outs[f.Partition] = struct{}{}
+				}
+			}
+			for _, f := range g.Files {
+				g.InputBytes += f.SizeBytes
+			}
+			g.EstOutputFiles = max(1, len(outs))
+			plan.Groups = append(plan.Groups, g)
+			plan.InputFiles += len(g.Files)
+			plan.InputBytes += g.InputBytes
+			plan.EstOutputFiles += g.EstOutputFiles
+		}
+	}
 	for _, k := range keys {
 		var small []FileInfo
 		for _, f := range byPart[k] {
@@ -173,13 +235,21 @@ func binPack(files []FileInfo, capacity int64) [][]FileInfo {
 
 // Bound keeps the groups of p worth most, within maxFiles input files and
 // maxBytes input bytes, and returns them with the number of groups left
-// for a later run. A group's worth is the files it removes (input files
-// minus output files); ties go to more input bytes, then partition order.
+// for a later run. Coarse groups come first (their files are not in the
+// table's layout yet); then a group's worth is the files it removes (input
+// files minus output files); ties go to more input bytes, then partition
+// order.
 // The first group is always kept, even when it alone exceeds a bound, so
 // that every run makes progress. Totals are recomputed.
 func Bound(p Plan, maxFiles int, maxBytes int64) (Plan, int) {
 	groups := slices.Clone(p.Groups)
 	slices.SortStableFunc(groups, func(a, b Group) int {
+		if a.Coarse != b.Coarse {
+			if a.Coarse {
+				return -1
+			}
+			return 1
+		}
 		wa, wb := len(a.Files)-a.EstOutputFiles, len(b.Files)-b.EstOutputFiles
 		return cmp.Or(cmp.Compare(wb, wa), cmp.Compare(b.InputBytes, a.InputBytes),
 			cmp.Compare(a.SpecID, b.SpecID), cmp.Compare(a.Partition, b.Partition))

@@ -101,6 +101,10 @@ type SoakSummary struct {
 	FinalLiveFiles     int64   `json:"final_live_files"`
 	FinalPartitions    int64   `json:"final_partitions"`
 	FilesPerPartition  float64 `json:"files_per_partition"`
+	// FinalOtherSpecFiles are live files of a spec other than the default
+	// (the coarse layout's files the compactor has not moved yet); they
+	// are counted in FinalLiveFiles, their partitions in FinalPartitions.
+	FinalOtherSpecFiles int64 `json:"final_other_spec_files"`
 	PeakLiveFiles      int64   `json:"peak_live_files"`
 	RunsCompleted      int64   `json:"compaction_runs_completed"`
 	FilesRewritten     int64   `json:"files_rewritten"`
@@ -386,11 +390,12 @@ loop:
 	if err != nil {
 		return res, err
 	}
-	files, parts, err := liveFilesAndPartitions(ctx, tbl)
+	files, parts, other, err := liveFilesAndPartitions(ctx, tbl)
 	if err != nil {
 		return res, err
 	}
 	res.summarize(files, parts, settleFrom, loadStart)
+	res.Summary.FinalOtherSpecFiles = other
 	if c.Check {
 		chk, err := checkRows(ctx, tbl, expect)
 		res.Check = &chk
