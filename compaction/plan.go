@@ -163,7 +163,9 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 			g := Group{SpecID: k.spec, Partition: k.part, Files: bin, Coarse: true}
 			outs := map[string]struct{}{}
 			if i == 0 {
-				g.Files = append(g.Files, merged[k]...)
+				m := merged[k]
+				slices.SortFunc(m, func(a, b FileInfo) int { return cmp.Compare(a.Path, b.Path) })
+				g.Files = append(g.Files, m...)
 				for _, f := range merged[k] {
 					outs[f.Partition] = struct{}{}
 				}

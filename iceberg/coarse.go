@@ -1,10 +1,10 @@
 package iceberg
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -176,8 +176,7 @@ func (p *leanPlan) cutSorted(rec arrow.RecordBatch, groups []leanGroup) ([]leanG
 			var c int
 			switch col := col.(type) {
 			case *array.String:
-				c = bytes.Compare(col.ValueBytes()[col.ValueOffset(int(a)):col.ValueOffset(int(a)+1)],
-					col.ValueBytes()[col.ValueOffset(int(b)):col.ValueOffset(int(b)+1)])
+				c = strings.Compare(col.Value(int(a)), col.Value(int(b)))
 			case *array.Int32:
 				c = cmpInt(col.Value(int(a)), col.Value(int(b)))
 			case *array.Int64:
