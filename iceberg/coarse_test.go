@@ -3,8 +3,8 @@ package iceberg_test
 import (
 	"fmt"
 	"path"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 
 	iceberggo "github.com/apache/iceberg-go"

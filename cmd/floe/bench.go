@@ -88,8 +88,8 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			Trigger: *trig, Events: int64(*events), Rate: *rate, Label: *label,
 			Progress: redact.Unwrap(stderr), CPUProfile: *cpuProfile, Isolated: true,
 			IcebergGoWriter: *pqWriter == "iceberg-go", IngestLayout: *layout,
-			Ready:           func() { fmt.Fprintln(stdout, "ready") },
-			Log:             newLogger(stderr, *logLevel, "text"),
+			Ready: func() { fmt.Fprintln(stdout, "ready") },
+			Log:   newLogger(stderr, *logLevel, "text"),
 		})
 		if err != nil {
 			return err
