@@ -49,6 +49,10 @@ func TestCoarseLayoutMeasure(t *testing.T) {
 		}
 	}
 	filter := table.WithRowFilter(iceberggo.EqualTo(iceberggo.Reference("merchant_id"), merchants[437]))
+	both := table.WithRowFilter(iceberggo.NewAnd(
+		iceberggo.EqualTo(iceberggo.Reference("merchant_id"), merchants[437]),
+		iceberggo.EqualTo(iceberggo.Reference("currency"), cur[437%len(cur)])))
+	var rowsPlanned int64
 	plan := func(tbl *table.Table, opts ...table.ScanOption) (time.Duration, int) {
 		var best time.Duration
 		files := 0
@@ -62,11 +66,15 @@ func TestCoarseLayoutMeasure(t *testing.T) {
 				best = d
 			}
 			files = len(tasks)
+			rowsPlanned = 0
+			for _, task := range tasks {
+				rowsPlanned += task.File.Count()
+			}
 		}
 		return best, files
 	}
 	t.Logf("%d commits of %d rows, 1,000 merchants in 8 currencies, GOMAXPROCS %d (shared machine)", n, perCommit, runtime.GOMAXPROCS(0))
-	t.Logf("| layout | files/commit | write ms/commit | commit ms/commit | live files | plan all ms | plan merchant_id= ms | files planned | compaction s | files rewritten | live files after | plan merchant_id= ms after | planned after |")
+	t.Logf("| layout | files/commit | write ms/commit | commit ms/commit | live files | plan all ms | plan merchant_id= ms | files (rows) planned | files (rows) planned, merchant and its currency | compaction s | files rewritten | live files after | plan merchant_id= ms after | planned after |")
 	for _, rowsPerFile := range layouts {
 		mem := checkedMem(t)
 		env := tabletest.NewContractEnv(t, nil)
@@ -99,8 +107,10 @@ func TestCoarseLayoutMeasure(t *testing.T) {
 		tbl := w.Table()
 		allMs, live := plan(tbl)
 		mMs, mFiles := plan(tbl, filter)
-		line := fmt.Sprintf("| %s | %.0f | %.1f | %.1f | %d | %.1f | %.1f | %d |", name,
-			float64(files)/float64(n), ms(write)/float64(n), ms(commit)/float64(n), live, ms(allMs), ms(mMs), mFiles)
+		mRows := rowsPlanned
+		_, bFiles := plan(tbl, both)
+		line := fmt.Sprintf("| %s | %.0f | %.1f | %.1f | %d | %.1f | %.1f | %d (%d) | %d (%d) |", name,
+			float64(files)/float64(n), ms(write)/float64(n), ms(commit)/float64(n), live, ms(allMs), ms(mMs), mFiles, mRows, bFiles, rowsPlanned)
 		if rowsPerFile > 0 {
 			comp, err := compaction.New(cat, ident, compaction.Options{SkipExpire: true, SkipOrphans: true})
 			if err != nil {
