@@ -108,6 +108,12 @@ func (p Plan) String() string {
 // most TargetFileSize bytes (first fit decreasing); each bin with at least
 // MinInputFiles files is a Group. Files at or above the threshold are never
 // rewritten. Groups are ordered by spec, partition, then bin.
+//
+// Files of a coarse ingest spec (FileInfo.Coarse) are the exception: they
+// are always rewritten, alone or not, whatever their size, in groups of
+// their own (Group.Coarse, first in the plan) that also take the small
+// default-spec files of the same coarse partition (FileInfo.Parent) within
+// the target size.
 func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	opts = opts.withDefaults()
 
@@ -115,9 +121,14 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 		spec int32
 		part string
 	}
-	// Coarse files group by their partition; a small default-spec file
-	// whose Parent has coarse files joins that group, so that the rewrite
-	// leaves one file per default partition.
+	// Coarse files group by their partition (currency) and are bin-packed
+	// into groups of at most the target size. The first group of a
+	// currency also takes the small default-spec files of that currency
+	// while it stays within the target size, whole default partitions at
+	// a time, smallest first: their rewrite then leaves one file per
+	// (currency, merchant) partition. Partitions that do not fit are
+	// planned as usual below (and get the coarse group's output beside
+	// them).
 	coarse := make(map[key][]FileInfo)
 	parents := make(map[string]key)
 	for _, f := range files {
@@ -127,26 +138,24 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 			parents[f.Partition] = k
 		}
 	}
-	merged := make(map[key][]FileInfo)
+	// Small default-spec files of a currency with coarse files, by
+	// currency, then by their own partition.
+	mergeable := make(map[key]map[string][]FileInfo)
 	byPart := make(map[key][]FileInfo)
 	for _, f := range files {
 		if f.Coarse {
 			continue
 		}
 		if k, ok := parents[f.Parent]; ok && f.Parent != "" && f.SizeBytes < opts.SmallFileThreshold {
-			merged[k] = append(merged[k], f)
+			if mergeable[k] == nil {
+				mergeable[k] = map[string][]FileInfo{}
+			}
+			mergeable[k][f.Partition] = append(mergeable[k][f.Partition], f)
 			continue
 		}
 		k := key{f.SpecID, f.Partition}
 		byPart[k] = append(byPart[k], f)
 	}
-	keys := make([]key, 0, len(byPart))
-	for k := range byPart {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
-	})
 
 	ckeys := make([]key, 0, len(coarse))
 	for k := range coarse {
@@ -155,30 +164,63 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	slices.SortFunc(ckeys, func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
 	})
-	plan := Plan{Partitions: len(keys) + len(ckeys)}
+	var coarseGroups []Group
 	for _, k := range ckeys {
-		// Bins of at most the target size; the first also takes the
-		// default-spec files merged in.
 		for i, bin := range binPack(coarse[k], opts.TargetFileSize) {
 			g := Group{SpecID: k.spec, Partition: k.part, Files: bin, Coarse: true}
-			outs := map[string]struct{}{}
-			if i == 0 {
-				m := merged[k]
-				slices.SortFunc(m, func(a, b FileInfo) int { return cmp.Compare(a.Path, b.Path) })
-				g.Files = append(g.Files, m...)
-				for _, f := range merged[k] {
-					outs[f.Partition] = struct{}{}
-				}
-			}
 			for _, f := range g.Files {
 				g.InputBytes += f.SizeBytes
 			}
-			g.EstOutputFiles = max(1, len(outs))
-			plan.Groups = append(plan.Groups, g)
-			plan.InputFiles += len(g.Files)
-			plan.InputBytes += g.InputBytes
-			plan.EstOutputFiles += g.EstOutputFiles
+			outs := 0
+			if i == 0 {
+				type part struct {
+					name  string
+					files []FileInfo
+					bytes int64
+				}
+				var parts []part
+				for name, fs := range mergeable[k] {
+					p := part{name: name, files: fs}
+					for _, f := range fs {
+						p.bytes += f.SizeBytes
+					}
+					slices.SortFunc(p.files, func(a, b FileInfo) int { return cmp.Compare(a.Path, b.Path) })
+					parts = append(parts, p)
+				}
+				slices.SortFunc(parts, func(a, b part) int {
+					return cmp.Or(cmp.Compare(a.bytes, b.bytes), cmp.Compare(a.name, b.name))
+				})
+				for _, p := range parts {
+					if g.InputBytes+p.bytes > opts.TargetFileSize {
+						for _, f := range p.files {
+							pk := key{f.SpecID, f.Partition}
+							byPart[pk] = append(byPart[pk], f)
+						}
+						continue
+					}
+					g.Files = append(g.Files, p.files...)
+					g.InputBytes += p.bytes
+					outs++
+				}
+			}
+			g.EstOutputFiles = max(1, outs)
+			coarseGroups = append(coarseGroups, g)
 		}
+	}
+
+	keys := make([]key, 0, len(byPart))
+	for k := range byPart {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
+	})
+	plan := Plan{Partitions: len(keys) + len(ckeys)}
+	for _, g := range coarseGroups {
+		plan.Groups = append(plan.Groups, g)
+		plan.InputFiles += len(g.Files)
+		plan.InputBytes += g.InputBytes
+		plan.EstOutputFiles += g.EstOutputFiles
 	}
 	for _, k := range keys {
 		var small []FileInfo
