@@ -94,6 +94,13 @@ func TestCoarseLayout(t *testing.T) {
 	if why := w.CoarseLayoutReason(); why != "" {
 		t.Fatalf("coarse layout not used: %s", why)
 	}
+	// --max-batch-partitions counts the partitions files are written for.
+	if got, want := w.PartitionColumns(), []string{"currency"}; !slices.Equal(got, want) {
+		t.Errorf("coarse writer's PartitionColumns = %v, want %v", got, want)
+	}
+	if got, want := plain.PartitionColumns(), []string{"currency", "merchant_id"}; !slices.Equal(got, want) {
+		t.Errorf("partitioned writer's PartitionColumns = %v, want %v", got, want)
+	}
 	const perCommit = 300 // 100 rows per currency: 5 files of 20 at merchant boundaries
 	for i := range 3 {
 		rs := rows(0, int64(150+i*perCommit), perCommit, currencies, merchants)
