@@ -73,8 +73,22 @@ func TestCoarseLayoutMeasure(t *testing.T) {
 		}
 		return best, files
 	}
+	// read scans the rows a filter selects (plan, open, decode, filter),
+	// best of 3.
+	read := func(tbl *table.Table, opts ...table.ScanOption) (time.Duration, int) {
+		var best time.Duration
+		n := 0
+		for range 3 {
+			start := time.Now()
+			n = len(tabletest.IDs(t, tbl, opts...))
+			if d := time.Since(start); best == 0 || d < best {
+				best = d
+			}
+		}
+		return best, n
+	}
 	t.Logf("%d commits of %d rows, 1,000 merchants in 8 currencies, GOMAXPROCS %d (shared machine)", n, perCommit, runtime.GOMAXPROCS(0))
-	t.Logf("| layout | files/commit | write ms/commit | commit ms/commit | live files | plan all ms | plan merchant_id= ms | files (rows) planned | files (rows) planned, merchant and its currency | compaction s | files rewritten | live files after | plan merchant_id= ms after | planned after |")
+	t.Logf("| layout | files/commit | write ms/commit | commit ms/commit | live files | plan all ms | plan merchant_id= ms | files (rows) planned | files (rows) planned, merchant and its currency | read merchant_id= ms (rows) | compaction s | files rewritten | live files after | plan merchant_id= ms after | planned after | read merchant_id= ms after (rows) |")
 	for _, rowsPerFile := range layouts {
 		mem := checkedMem(t)
 		env := tabletest.NewContractEnv(t, nil)
@@ -108,9 +122,10 @@ func TestCoarseLayoutMeasure(t *testing.T) {
 		allMs, live := plan(tbl)
 		mMs, mFiles := plan(tbl, filter)
 		mRows := rowsPlanned
+		readMs, readRows := read(tbl, filter)
 		_, bFiles := plan(tbl, both)
-		line := fmt.Sprintf("| %s | %.0f | %.1f | %.1f | %d | %.1f | %.1f | %d (%d) | %d (%d) |", name,
-			float64(files)/float64(n), ms(write)/float64(n), ms(commit)/float64(n), live, ms(allMs), ms(mMs), mFiles, mRows, bFiles, rowsPlanned)
+		line := fmt.Sprintf("| %s | %.0f | %.1f | %.1f | %d | %.1f | %.1f | %d (%d) | %d (%d) | %.1f (%d) |", name,
+			float64(files)/float64(n), ms(write)/float64(n), ms(commit)/float64(n), live, ms(allMs), ms(mMs), mFiles, mRows, bFiles, rowsPlanned, ms(readMs), readRows)
 		if rowsPerFile > 0 {
 			comp, err := compaction.New(cat, ident, compaction.Options{SkipExpire: true, SkipOrphans: true})
 			if err != nil {
@@ -128,9 +143,10 @@ func TestCoarseLayoutMeasure(t *testing.T) {
 			}
 			_, liveAfter := plan(after)
 			aMs, aFiles := plan(after, filter)
-			line += fmt.Sprintf(" %.1f | %d | %d | %.1f | %d |", took.Seconds(), rep.FilesRewritten, liveAfter, ms(aMs), aFiles)
+			aRead, aRows := read(after, filter)
+			line += fmt.Sprintf(" %.1f | %d | %d | %.1f | %d | %.1f (%d) |", took.Seconds(), rep.FilesRewritten, liveAfter, ms(aMs), aFiles, ms(aRead), aRows)
 		} else {
-			line += " - | - | - | - | - |"
+			line += " - | - | - | - | - | - |"
 		}
 		t.Log(line)
 	}
