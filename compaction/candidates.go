@@ -7,6 +7,8 @@ import (
 	iceberggo "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-io/floe/iceberg"
 )
 
 // candidates is the compactor's incremental view of a table's small data
@@ -25,6 +27,11 @@ type candidates struct {
 	parts     map[string]partInfo // by specPart
 	// read counts the manifests read by the last refresh.
 	read int
+	// coarse is the table's coarse ingest spec (iceberg.CoarseSpec), nil
+	// when it has none. Its files are kept whatever their size, and the
+	// default-spec files get their Parent. The view is read again when it
+	// changes.
+	coarse *iceberggo.PartitionSpec
 }
 
 type partInfo struct {
@@ -55,6 +62,15 @@ func (c *candidates) refresh(ctx context.Context, tbl *table.Table) ([]FileInfo,
 		return nil, fmt.Errorf("read manifest list: %w", err)
 	}
 	md := tbl.Metadata()
+	var coarse *iceberggo.PartitionSpec
+	if cs, ok := iceberg.CoarseSpec(md); ok {
+		coarse = &cs
+	}
+	if (coarse == nil) != (c.coarse == nil) || (coarse != nil && coarse.ID() != c.coarse.ID()) {
+		clear(c.manifests)
+		clear(c.parts)
+		c.coarse = coarse
+	}
 	current := make(map[string]struct{}, len(list))
 	for _, m := range list {
 		if m.ManifestContent() != iceberggo.ManifestContentData {
@@ -106,7 +122,11 @@ func (c *candidates) readManifest(fs iceio.IO, md table.Metadata, m iceberggo.Ma
 			return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
 		}
 		df := e.DataFile()
-		if df.ContentType() != iceberggo.EntryContentData || df.FileSizeBytes() >= c.threshold {
+		if df.ContentType() != iceberggo.EntryContentData {
+			continue
+		}
+		isCoarse := c.coarse != nil && df.SpecID() == int32(c.coarse.ID())
+		if df.FileSizeBytes() >= c.threshold && !isCoarse {
 			continue
 		}
 		spec := md.PartitionSpecByID(int(df.SpecID()))
@@ -114,10 +134,14 @@ func (c *candidates) readManifest(fs iceio.IO, md table.Metadata, m iceberggo.Ma
 		if pk := specPart(df.SpecID(), key); c.parts[pk].vals == nil {
 			c.parts[pk] = partInfo{spec: df.SpecID(), vals: df.Partition()}
 		}
-		out = append(out, FileInfo{
+		fi := FileInfo{
 			Path: df.FilePath(), SpecID: df.SpecID(), Partition: key,
-			SizeBytes: df.FileSizeBytes(), Records: df.Count(),
-		})
+			SizeBytes: df.FileSizeBytes(), Records: df.Count(), Coarse: isCoarse,
+		}
+		if c.coarse != nil && !isCoarse && df.SpecID() == int32(md.DefaultPartitionSpec()) {
+			fi.Parent = partitionKey(c.coarse, df)
+		}
+		out = append(out, fi)
 	}
 	return out, nil
 }

@@ -16,6 +16,14 @@ type FileInfo struct {
 	Partition string
 	SizeBytes int64
 	Records   int64
+	// Coarse marks a file of the table's coarse ingest spec
+	// (iceberg.CoarseSpec): it is rewritten into the default spec whatever
+	// its size.
+	Coarse bool
+	// Parent is, for a default-spec file of a table with a coarse spec,
+	// its partition rendered in the coarse spec (the Partition of the
+	// coarse files holding rows of the same currency); "" otherwise.
+	Parent string
 }
 
 // PlanOptions tune Plan. Zero values take the defaults.
@@ -55,6 +63,11 @@ type Group struct {
 	InputBytes int64
 	// EstOutputFiles is the number of files the rewrite should produce.
 	EstOutputFiles int
+	// Coarse marks a group of coarse-spec files (and small default-spec
+	// files of the same coarse partition merged in), rewritten into the
+	// default spec. EstOutputFiles is then a lower bound: the default
+	// partitions of the merged-in files.
+	Coarse bool
 }
 
 // Paths returns the group's file paths.
@@ -95,6 +108,12 @@ func (p Plan) String() string {
 // most TargetFileSize bytes (first fit decreasing); each bin with at least
 // MinInputFiles files is a Group. Files at or above the threshold are never
 // rewritten. Groups are ordered by spec, partition, then bin.
+//
+// Files of a coarse ingest spec (FileInfo.Coarse) are the exception: they
+// are always rewritten, alone or not, whatever their size, in groups of
+// their own (Group.Coarse, first in the plan) that also take the small
+// default-spec files of the same coarse partition (FileInfo.Parent) within
+// the target size.
 func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	opts = opts.withDefaults()
 
@@ -102,11 +121,93 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 		spec int32
 		part string
 	}
+	// Coarse files group by their partition (currency) and are bin-packed
+	// into groups of at most the target size. The first group of a
+	// currency also takes the small default-spec files of that currency
+	// while it stays within the target size, whole default partitions at
+	// a time, smallest first: their rewrite then leaves one file per
+	// (currency, merchant) partition. Partitions that do not fit are
+	// planned as usual below (and get the coarse group's output beside
+	// them).
+	coarse := make(map[key][]FileInfo)
+	parents := make(map[string]key)
+	for _, f := range files {
+		if f.Coarse {
+			k := key{f.SpecID, f.Partition}
+			coarse[k] = append(coarse[k], f)
+			parents[f.Partition] = k
+		}
+	}
+	// Small default-spec files of a currency with coarse files, by
+	// currency, then by their own partition.
+	mergeable := make(map[key]map[string][]FileInfo)
 	byPart := make(map[key][]FileInfo)
 	for _, f := range files {
+		if f.Coarse {
+			continue
+		}
+		if k, ok := parents[f.Parent]; ok && f.Parent != "" && f.SizeBytes < opts.SmallFileThreshold {
+			if mergeable[k] == nil {
+				mergeable[k] = map[string][]FileInfo{}
+			}
+			mergeable[k][f.Partition] = append(mergeable[k][f.Partition], f)
+			continue
+		}
 		k := key{f.SpecID, f.Partition}
 		byPart[k] = append(byPart[k], f)
 	}
+
+	ckeys := make([]key, 0, len(coarse))
+	for k := range coarse {
+		ckeys = append(ckeys, k)
+	}
+	slices.SortFunc(ckeys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
+	})
+	var coarseGroups []Group
+	for _, k := range ckeys {
+		for i, bin := range binPack(coarse[k], opts.TargetFileSize) {
+			g := Group{SpecID: k.spec, Partition: k.part, Files: bin, Coarse: true}
+			for _, f := range g.Files {
+				g.InputBytes += f.SizeBytes
+			}
+			outs := 0
+			if i == 0 {
+				type part struct {
+					name  string
+					files []FileInfo
+					bytes int64
+				}
+				var parts []part
+				for name, fs := range mergeable[k] {
+					p := part{name: name, files: fs}
+					for _, f := range fs {
+						p.bytes += f.SizeBytes
+					}
+					slices.SortFunc(p.files, func(a, b FileInfo) int { return cmp.Compare(a.Path, b.Path) })
+					parts = append(parts, p)
+				}
+				slices.SortFunc(parts, func(a, b part) int {
+					return cmp.Or(cmp.Compare(a.bytes, b.bytes), cmp.Compare(a.name, b.name))
+				})
+				for _, p := range parts {
+					if g.InputBytes+p.bytes > opts.TargetFileSize {
+						for _, f := range p.files {
+							pk := key{f.SpecID, f.Partition}
+							byPart[pk] = append(byPart[pk], f)
+						}
+						continue
+					}
+					g.Files = append(g.Files, p.files...)
+					g.InputBytes += p.bytes
+					outs++
+				}
+			}
+			g.EstOutputFiles = max(1, outs)
+			coarseGroups = append(coarseGroups, g)
+		}
+	}
+
 	keys := make([]key, 0, len(byPart))
 	for k := range byPart {
 		keys = append(keys, k)
@@ -114,8 +215,13 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	slices.SortFunc(keys, func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
 	})
-
-	plan := Plan{Partitions: len(keys)}
+	plan := Plan{Partitions: len(keys) + len(ckeys)}
+	for _, g := range coarseGroups {
+		plan.Groups = append(plan.Groups, g)
+		plan.InputFiles += len(g.Files)
+		plan.InputBytes += g.InputBytes
+		plan.EstOutputFiles += g.EstOutputFiles
+	}
 	for _, k := range keys {
 		var small []FileInfo
 		for _, f := range byPart[k] {
@@ -173,13 +279,21 @@ func binPack(files []FileInfo, capacity int64) [][]FileInfo {
 
 // Bound keeps the groups of p worth most, within maxFiles input files and
 // maxBytes input bytes, and returns them with the number of groups left
-// for a later run. A group's worth is the files it removes (input files
-// minus output files); ties go to more input bytes, then partition order.
+// for a later run. Coarse groups come first (their files are not in the
+// table's layout yet); then a group's worth is the files it removes (input
+// files minus output files); ties go to more input bytes, then partition
+// order.
 // The first group is always kept, even when it alone exceeds a bound, so
 // that every run makes progress. Totals are recomputed.
 func Bound(p Plan, maxFiles int, maxBytes int64) (Plan, int) {
 	groups := slices.Clone(p.Groups)
 	slices.SortStableFunc(groups, func(a, b Group) int {
+		if a.Coarse != b.Coarse {
+			if a.Coarse {
+				return -1
+			}
+			return 1
+		}
 		wa, wb := len(a.Files)-a.EstOutputFiles, len(b.Files)-b.EstOutputFiles
 		return cmp.Or(cmp.Compare(wb, wa), cmp.Compare(b.InputBytes, a.InputBytes),
 			cmp.Compare(a.SpecID, b.SpecID), cmp.Compare(a.Partition, b.Partition))

@@ -16,7 +16,9 @@ import (
 //
 //	=== name
 //	options target=100 threshold=50 min=2     (optional; 0 = default)
-//	file PATH spec=0 part=P size=N            (any number)
+//	file PATH spec=0 part=P size=N            (any number; coarse=true
+//	                                           marks a coarse-spec file,
+//	                                           parent=P its currency)
 //	----
 //	expected output, as rendered by renderPlan
 //
@@ -127,6 +129,7 @@ func parsePlanLine(t *testing.T, path string, n int, line string, c *planCase) {
 		}
 		c.files = append(c.files, compaction.FileInfo{
 			Path: fields[1], SpecID: int32(num("spec")), Partition: kv["part"], SizeBytes: num("size"),
+			Coarse: kv["coarse"] == "true", Parent: kv["parent"],
 		})
 	default:
 		t.Fatalf("%s:%d: unknown directive %q", path, n, fields[0])
@@ -136,8 +139,12 @@ func parsePlanLine(t *testing.T, path string, n int, line string, c *planCase) {
 func renderPlan(p compaction.Plan) string {
 	var b strings.Builder
 	for _, g := range p.Groups {
-		fmt.Fprintf(&b, "group spec=%d part=%s files=%s bytes=%d out=%d\n",
-			g.SpecID, g.Partition, strings.Join(g.Paths(), ","), g.InputBytes, g.EstOutputFiles)
+		coarse := ""
+		if g.Coarse {
+			coarse = " coarse"
+		}
+		fmt.Fprintf(&b, "group spec=%d part=%s files=%s bytes=%d out=%d%s\n",
+			g.SpecID, g.Partition, strings.Join(g.Paths(), ","), g.InputBytes, g.EstOutputFiles, coarse)
 	}
 	fmt.Fprintf(&b, "total groups=%d files=%d bytes=%d out=%d partitions=%d skipped=%d\n",
 		len(p.Groups), p.InputFiles, p.InputBytes, p.EstOutputFiles, p.Partitions, p.SkippedSmallFiles)

@@ -31,7 +31,41 @@ func (c *writerConfig) dataFileWriterFor(tbl *table.Table, sc *arrow.Schema) (df
 	if plan == nil {
 		return icebergGoFiles{}, why
 	}
+	if c.coarseRows > 0 {
+		cs, ok := CoarseSpec(tbl.Metadata())
+		if !ok {
+			return leanFiles{plan: plan}, ""
+		}
+		if coarse, _ := plan.coarsen(cs, c.coarseRows); coarse != nil {
+			return leanFiles{plan: coarse}, ""
+		}
+	}
 	return leanFiles{plan: plan}, ""
+}
+
+// CoarseLayoutReason says why a Writer made WithCoarseLayout writes its
+// batches in the table's default spec; "" when it writes the coarse spec
+// or was not asked to.
+func (w *Writer) CoarseLayoutReason() string {
+	if w.cfg.coarseRows <= 0 {
+		return ""
+	}
+	tbl := w.Table()
+	if w.cfg.icebergGoWriter {
+		return "iceberg-go's writer was selected"
+	}
+	plan, why := planLean(tbl, w.ArrowSchema())
+	if plan == nil {
+		return "the lean writer cannot write this table: " + why
+	}
+	cs, ok := CoarseSpec(tbl.Metadata())
+	if !ok {
+		return "the table has no coarse partition spec"
+	}
+	if _, why := plan.coarsen(cs, w.cfg.coarseRows); why != "" {
+		return why
+	}
+	return ""
 }
 
 // writeFiles writes the records as Parquet data files fanned out by the

@@ -34,6 +34,11 @@ type leanPlan struct {
 	parts   []leanPart
 	spec    iceberggo.PartitionSpec
 	target  int64 // write.target-file-size-bytes
+	// sortCols and fileRows are set in the coarse layout (coarse.go): each
+	// partition's rows are sorted by these layout columns and cut into
+	// files of about fileRows rows.
+	sortCols []int
+	fileRows int
 }
 
 // leanPart is one identity partition field.
@@ -358,6 +363,11 @@ func writeLean(ctx context.Context, tbl *table.Table, p *leanPlan, rec arrow.Rec
 	groups, err := p.groupRows(rec)
 	if err != nil {
 		return nil, err
+	}
+	if p.fileRows > 0 {
+		if groups, err = p.cutSorted(rec, groups); err != nil {
+			return nil, err
+		}
 	}
 	fsys, err := tbl.FS(ctx)
 	if err != nil {

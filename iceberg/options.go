@@ -21,6 +21,7 @@ type writerConfig struct {
 	committer       *Committer
 	now             func() time.Time
 	icebergGoWriter bool
+	coarseRows      int // > 0: the coarse ingest layout (coarse.go)
 	stageHook       func(stage, commitID string)
 }
 

@@ -124,11 +124,19 @@ func (w *Writer) NameMapping() iceberggo.NameMapping {
 	return w.Table().NameMapping()
 }
 
-// PartitionColumns names the source columns of the table's partition spec,
-// in spec order (currency, merchant_id for the contract table).
+// PartitionColumns names the source columns of the partition spec the
+// Writer writes batches in, in spec order: the table's default spec
+// (currency, merchant_id for the contract table), or in the coarse layout
+// the coarse spec (currency), so that --max-batch-partitions counts the
+// partitions data files are written for.
 func (w *Writer) PartitionColumns() []string {
 	tbl := w.Table()
 	sc, spec := tbl.Schema(), tbl.Spec()
+	if w.cfg.coarseRows > 0 && w.CoarseLayoutReason() == "" {
+		if cs, ok := CoarseSpec(tbl.Metadata()); ok {
+			spec = cs
+		}
+	}
 	var cols []string
 	for _, f := range spec.Fields() {
 		if field, ok := sc.FindFieldByID(f.SourceID()); ok {

@@ -38,6 +38,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		warehouse  = fs.String("warehouse", "", "warehouse location (default: a local directory per run)")
 		isolate    = fs.Bool("isolate", true, "ingest each run in a child process, so CPU and peak RSS are the pipeline's alone")
 		pqWriter   = fs.String("parquet-writer", "lean", "floe run's --parquet-writer: lean (floe's, the default) or iceberg-go (table.WriteRecords)")
+		layout     = fs.String("ingest-layout", "partitioned", "floe run's --ingest-layout: partitioned (one file per (currency, merchant_id) per commit) or coarse (files per currency sorted by merchant_id; compaction moves them); also given to the soak's child")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
 		logLevel   = fs.String("log-level", "warn", "log level of each run's pipeline, on stderr: debug, info (a line per commit), warn, error")
 
@@ -73,6 +74,9 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
+	if *layout != "partitioned" && *layout != "coarse" {
+		return usageError{fmt.Errorf("--ingest-layout: %q: want partitioned or coarse", *layout)}
+	}
 	if *single {
 		kr, err := keys.LoadFile(*keyFle)
 		if err != nil {
@@ -83,9 +87,9 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			Catalog: *catalogURI, Warehouse: *warehouse, Table: *table,
 			Trigger: *trig, Events: int64(*events), Rate: *rate, Label: *label,
 			Progress: redact.Unwrap(stderr), CPUProfile: *cpuProfile, Isolated: true,
-			IcebergGoWriter: *pqWriter == "iceberg-go",
-			Ready:           func() { fmt.Fprintln(stdout, "ready") },
-			Log:             newLogger(stderr, *logLevel, "text"),
+			IcebergGoWriter: *pqWriter == "iceberg-go", IngestLayout: *layout,
+			Ready: func() { fmt.Fprintln(stdout, "ready") },
+			Log:   newLogger(stderr, *logLevel, "text"),
 		})
 		if err != nil {
 			return err
@@ -102,7 +106,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		return runSoak(ctx, bench.SoakConfig{
 			Rate: *rate, Duration: *duration, Merchants: *merchants, Trigger: *soakTrigger,
 			CompactEvery: *compactEvery, Settle: *settle, Partitions: *partitions,
-			DataDir: *dataDir, Check: *check, ExtraArgs: strings.Fields(*runArgs), Progress: stderr,
+			DataDir: *dataDir, Check: *check, ExtraArgs: append([]string{"--ingest-layout", *layout}, strings.Fields(*runArgs)...), Progress: stderr,
 		}, *out, stdout)
 	}
 
@@ -110,7 +114,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		Events: *events, Rate: *rate, Partitions: *partitions, Merchants: *merchants,
 		DataDir: *dataDir, Brokers: *brokers, RegistryURL: *registry,
 		Catalog: *catalogURI, Warehouse: *warehouse, Progress: redact.Unwrap(stderr),
-		ParquetWriter: *pqWriter, LogLevel: *logLevel,
+		ParquetWriter: *pqWriter, LogLevel: *logLevel, IngestLayout: *layout,
 	}
 	if *pqWriter != "lean" && *pqWriter != "iceberg-go" {
 		return usageError{fmt.Errorf("--parquet-writer: %q: want lean or iceberg-go", *pqWriter)}

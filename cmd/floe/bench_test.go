@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,5 +158,60 @@ func TestBenchHelpHidesInternalFlags(t *testing.T) {
 		if regexp.MustCompile(`(?m)^\s+` + f + `\b(\s|$)`).MatchString(help) {
 			t.Errorf("--help shows internal flag %s:\n%s", f, help)
 		}
+	}
+}
+
+// TestSoakCoarseLayout runs a short soak of `floe run --ingest-layout
+// coarse` with compaction every 5 s during the load: every event is read
+// back exactly once with equal values (nothing lost, nothing doubled while
+// the compactor moves rows from the coarse spec to the default one), no
+// coarse-spec file is left after the settle time, and there is at most 1.5
+// files per partition.
+func TestSoakCoarseLayout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the floe binary")
+	}
+	bin := floeBinary(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "bench", "--soak", "--rate", "2000", "--duration", "20s", "--merchants", "40",
+		"--partitions", "4", "--soak-trigger", "500ms", "--compact-every", "5s", "--settle", "15s",
+		"--ingest-layout", "coarse", "--run-args", "--coarse-file-rows 50", "--data-dir", t.TempDir(), "--out", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("floe bench --soak: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "soak.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Args    []string `json:"child_args"`
+		Summary struct {
+			FilesPerPartition float64 `json:"files_per_partition"`
+			OtherSpec         int64   `json:"final_other_spec_files"`
+			Runs              int64   `json:"compaction_runs_completed"`
+			Rewritten         int64   `json:"files_rewritten"`
+		} `json:"summary"`
+		Check *struct {
+			OK         bool  `json:"ok"`
+			Rows       int64 `json:"rows"`
+			Missing    int64 `json:"missing"`
+			Duplicated int64 `json:"duplicated"`
+		} `json:"check"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.Args, "coarse") {
+		t.Errorf("the child was not given the layout: %v", res.Args)
+	}
+	if res.Check == nil || !res.Check.OK || res.Check.Rows == 0 {
+		t.Errorf("rows check: %+v\n%s", res.Check, stdout.String())
+	}
+	s := res.Summary
+	if s.Runs < 2 || s.Rewritten == 0 || s.OtherSpec != 0 || s.FilesPerPartition > 1.5 {
+		t.Errorf("after the soak: %d runs, %d files rewritten, %d coarse files left, %.2f files per partition; want >= 2 runs, 0 coarse files, <= 1.5 per partition\n%s",
+			s.Runs, s.Rewritten, s.OtherSpec, s.FilesPerPartition, stdout.String())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/redact"
 )
@@ -50,6 +51,8 @@ type Config struct {
 	MaxBatchPartitions    int64
 	OnError               string
 	ParquetWriter         string
+	IngestLayout          string
+	CoarseFileRows        int64
 	DLQ                   string
 	DLQTable              string
 	KeyringReloadInterval time.Duration
@@ -96,6 +99,8 @@ func defaultConfig() Config {
 		MaxBatchPartitions:    int64(p.MaxBatchPartitions),
 		OnError:               p.OnError,
 		ParquetWriter:         "lean",
+		IngestLayout:          iceberg.LayoutPartitioned,
+		CoarseFileRows:        iceberg.DefaultCoarseFileRows,
 		DLQ:                   "topic",
 		KeyringReloadInterval: 10 * time.Second,
 		CompactEvery:          5 * time.Minute,
@@ -264,6 +269,8 @@ func (c *Config) runOptions() []option {
 		intOpt("max-batch-partitions", "commit early when a batch spans this many table partitions (data files)", &c.MaxBatchPartitions),
 		stringOpt("on-error", "a record that cannot be ingested: dlq (dead-letter it, go on) or fail (commit what came before, then stop)", &c.OnError),
 		stringOpt("parquet-writer", "data file writer: lean (floe's; tables of flat primitive columns) or iceberg-go (table.WriteRecords); lean falls back to iceberg-go for tables it cannot write", &c.ParquetWriter),
+		stringOpt("ingest-layout", "how commits lay out rows: partitioned (one data file per (currency, merchant_id) partition per commit, the table's default spec) or coarse (a few files per currency per commit in an extra identity(currency) spec, rows sorted by merchant_id; the compactor moves them into the default spec)", &c.IngestLayout),
+		intOpt("coarse-file-rows", "with --ingest-layout coarse: rows per data file (files are cut at merchant boundaries)", &c.CoarseFileRows),
 		stringOpt("dlq", "dead-letter sink: topic (--dlq-topic) or table (--dlq-table)", &c.DLQ),
 		stringOpt("dlq-table", "dead-letter Iceberg table (default <table>_dlq)", &c.DLQTable),
 		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
@@ -453,6 +460,12 @@ func (c *Config) validate() error {
 	}
 	if c.ParquetWriter != "lean" && c.ParquetWriter != "iceberg-go" {
 		errs = append(errs, fmt.Errorf("--parquet-writer: want lean or iceberg-go, got %q", c.ParquetWriter))
+	}
+	if c.IngestLayout != iceberg.LayoutPartitioned && c.IngestLayout != iceberg.LayoutCoarse {
+		errs = append(errs, fmt.Errorf("--ingest-layout: want partitioned or coarse, got %q", c.IngestLayout))
+	}
+	if c.CoarseFileRows <= 0 {
+		errs = append(errs, fmt.Errorf("--coarse-file-rows: must be positive, got %d", c.CoarseFileRows))
 	}
 	if c.OnError != "dlq" && c.OnError != "fail" {
 		errs = append(errs, fmt.Errorf("--on-error: want dlq or fail, got %q", c.OnError))

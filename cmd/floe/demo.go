@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
 	"github.com/floe-io/floe/internal/contract"
 	"github.com/floe-io/floe/internal/devstack"
@@ -27,6 +28,7 @@ type demoConfig struct {
 	invalidShare float64
 	trigger      time.Duration
 	logLevel     string
+	layout       string
 }
 
 func cmdDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -40,6 +42,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.Float64Var(&dc.invalidShare, "invalid-share", 0.02, "share of invalid events (spread over the error classes)")
 	fs.DurationVar(&dc.trigger, "trigger", time.Second, "commit interval")
 	fs.StringVar(&dc.logLevel, "log-level", "warn", "debug|info|warn|error")
+	fs.StringVar(&dc.layout, "ingest-layout", iceberg.LayoutPartitioned, "partitioned or coarse (as floe run's --ingest-layout)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -58,6 +61,9 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if dc.trigger <= 0 {
 		errs = append(errs, "--trigger: must be positive")
+	}
+	if dc.layout != iceberg.LayoutPartitioned && dc.layout != iceberg.LayoutCoarse {
+		errs = append(errs, "--ingest-layout: want partitioned or coarse")
 	}
 	if len(errs) > 0 {
 		return usageError{fmt.Errorf("%s", strings.Join(errs, "\n"))}
@@ -122,8 +128,9 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		Until: func(ctx context.Context, src *ingest.KafkaSource) (map[ingest.TopicPartition]int64, error) {
 			return src.EndOffsets(ctx)
 		},
-		Opts: ingest.Options{Trigger: dc.trigger},
-		Log:  log,
+		Opts:         ingest.Options{Trigger: dc.trigger},
+		Log:          log,
+		IngestLayout: dc.layout,
 	})
 	if err != nil {
 		return err

@@ -72,9 +72,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		DLQTopic: cfg.DLQTopic, DLQTable: dlqTable, Keyring: kr,
 		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table, CatalogProps: props,
 		IcebergGoWriter: cfg.ParquetWriter == "iceberg-go",
-		Opts:            popts,
-		Log:             log,
-		Kafka:           kafkaProps, RegistryOpts: regOpts,
+		IngestLayout:    cfg.IngestLayout, CoarseFileRows: int(cfg.CoarseFileRows),
+		Opts:  popts,
+		Log:   log,
+		Kafka: kafkaProps, RegistryOpts: regOpts,
 		Tables:     &cfg.Tables,
 		InstanceID: cfg.InstanceID, SessionTimeout: cfg.SessionTimeout, OnSourceEvent: metrics.SourceEvent,
 	})

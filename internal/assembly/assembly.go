@@ -55,6 +55,13 @@ type Config struct {
 	// IcebergGoWriter writes data files with iceberg-go's writer instead
 	// of the lean one (--parquet-writer iceberg-go).
 	IcebergGoWriter bool
+	// IngestLayout is --ingest-layout: "" or iceberg.LayoutPartitioned
+	// writes one file per default-spec partition per commit;
+	// iceberg.LayoutCoarse adds the table's coarse spec if missing and
+	// writes each commit in it (iceberg.WithCoarseLayout), in files of
+	// about CoarseFileRows rows (0: iceberg.DefaultCoarseFileRows).
+	IngestLayout   string
+	CoarseFileRows int
 	// Kafka holds extra librdkafka properties for the consumer and the
 	// dead-letter producer (--kafka-config).
 	Kafka map[string]string
@@ -168,6 +175,13 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 	} else {
 		log.Info("data files are written by the lean Parquet writer")
 	}
+	if c.IngestLayout == iceberg.LayoutCoarse {
+		if why := writer.CoarseLayoutReason(); why != "" {
+			log.Warn("ingest layout coarse: commits are written in the default partition spec", "reason", why)
+		} else {
+			log.Info("ingest layout coarse: commits are written in the coarse partition spec; compaction moves them to the default spec")
+		}
+	}
 	a := &Assembled{Writer: writer, Table: tbl, Ident: ident, Registry: reg, Catalog: cat}
 	defer func() {
 		if err != nil {
@@ -238,9 +252,20 @@ func openTable(ctx context.Context, c Config, ident table.Identifier, tables Tab
 	if err != nil {
 		return fail(err)
 	}
-	writer, err := iceberg.NewWriter(ctx, cat, ident, iceberg.WithStageHook(func(stage, commitID string) {
+	wopts := []iceberg.WriterOption{iceberg.WithStageHook(func(stage, commitID string) {
 		log.Debug("commit stage", "stage", stage, "commit_id", commitID)
-	}), iceberg.WithIcebergGoWriter(c.IcebergGoWriter))
+	}), iceberg.WithIcebergGoWriter(c.IcebergGoWriter)}
+	switch c.IngestLayout {
+	case "", iceberg.LayoutPartitioned:
+	case iceberg.LayoutCoarse:
+		if _, err := iceberg.EnsureCoarseSpec(ctx, cat, ident); err != nil {
+			return fail(err)
+		}
+		wopts = append(wopts, iceberg.WithCoarseLayout(c.CoarseFileRows))
+	default:
+		return fail(fmt.Errorf("ingest layout %q: want %s or %s", c.IngestLayout, iceberg.LayoutPartitioned, iceberg.LayoutCoarse))
+	}
+	writer, err := iceberg.NewWriter(ctx, cat, ident, wopts...)
 	if err != nil {
 		return fail(err)
 	}

@@ -50,6 +50,8 @@ type Config struct {
 	// ParquetWriter is floe run's --parquet-writer: "lean" (default) or
 	// "iceberg-go".
 	ParquetWriter string
+	// IngestLayout is floe run's --ingest-layout (empty: partitioned).
+	IngestLayout string
 	// LogLevel is passed to the child as --log-level (empty: its default,
 	// warn); Log receives the pipeline's log of an in-process run.
 	LogLevel string
@@ -148,7 +150,7 @@ func Run(ctx context.Context, c Config) ([]Result, error) {
 			Brokers: brokers, RegistryURL: registry, Topic: topic, Keyring: kr,
 			Catalog: c.Catalog, Warehouse: c.Warehouse, Table: fmt.Sprintf("bench.run_%s_%d", stamp, i),
 			Trigger: trig, Events: int64(c.Events), Rate: c.Rate, Label: label, Progress: c.Progress,
-			IcebergGoWriter: c.ParquetWriter == "iceberg-go",
+			IcebergGoWriter: c.ParquetWriter == "iceberg-go", IngestLayout: c.IngestLayout,
 		}
 		if sc.Catalog == "" {
 			sc.Catalog = "sqlite://" + filepath.Join(runDir, "catalog.db")
@@ -228,6 +230,9 @@ func (c *Config) child(ctx context.Context, sc SingleConfig, keyFile string, rea
 	}
 	if c.ParquetWriter != "" {
 		args = append(args, "--parquet-writer", c.ParquetWriter)
+	}
+	if c.IngestLayout != "" {
+		args = append(args, "--ingest-layout", c.IngestLayout)
 	}
 	if sc.CPUProfile != "" {
 		args = append(args, "--cpuprofile", sc.CPUProfile)

@@ -57,6 +57,8 @@ type SingleConfig struct {
 	// IcebergGoWriter writes data files with iceberg-go's writer, as
 	// floe run --parquet-writer iceberg-go does.
 	IcebergGoWriter bool
+	// IngestLayout is floe run's --ingest-layout (empty: partitioned).
+	IngestLayout string
 	// Isolated marks the result as measured in a process of its own.
 	Isolated bool
 }
@@ -90,7 +92,7 @@ func Single(ctx context.Context, c SingleConfig) (Result, error) {
 	w := assembly.Config{
 		Brokers: c.Brokers, RegistryURL: c.RegistryURL, Topic: c.Topic, Group: group, DLQTopic: c.Topic + ".dlq",
 		Keyring: c.Keyring, Catalog: c.Catalog, Warehouse: c.Warehouse, Table: c.Table,
-		Static: true, IcebergGoWriter: c.IcebergGoWriter, Log: log,
+		Static: true, IcebergGoWriter: c.IcebergGoWriter, IngestLayout: c.IngestLayout, Log: log,
 		WrapSource: func(src ingest.Source) ingest.Source {
 			ts = newTimedSource(src, c.Rate == 0, int(c.Events))
 			return ts

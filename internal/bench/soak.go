@@ -98,18 +98,22 @@ type SoakSummary struct {
 	// Rows committed per second while the load ran (ingest throughput).
 	IngestEventsPS float64 `json:"ingest_events_per_s"`
 	// At the end: live files and distinct partitions.
-	FinalLiveFiles     int64   `json:"final_live_files"`
-	FinalPartitions    int64   `json:"final_partitions"`
-	FilesPerPartition  float64 `json:"files_per_partition"`
-	PeakLiveFiles      int64   `json:"peak_live_files"`
-	RunsCompleted      int64   `json:"compaction_runs_completed"`
-	FilesRewritten     int64   `json:"files_rewritten"`
-	FilesWrittenPerM   float64 `json:"files_written_per_million"`
-	BytesWrittenPerM   float64 `json:"bytes_written_per_million"`
-	CPUSecondsPerM     float64 `json:"cpu_s_per_million"`
-	CPUSecondsTotal    float64 `json:"cpu_s_total"`
-	MaxCompactionRunMs float64 `json:"max_compaction_run_ms"`
-	SettleSeconds      float64 `json:"settle_s"`
+	FinalLiveFiles    int64   `json:"final_live_files"`
+	FinalPartitions   int64   `json:"final_partitions"`
+	FilesPerPartition float64 `json:"files_per_partition"`
+	// FinalOtherSpecFiles are live files of a spec other than the default
+	// (the coarse layout's files the compactor has not moved yet); they
+	// are counted in FinalLiveFiles, their partitions in FinalPartitions.
+	FinalOtherSpecFiles int64   `json:"final_other_spec_files"`
+	PeakLiveFiles       int64   `json:"peak_live_files"`
+	RunsCompleted       int64   `json:"compaction_runs_completed"`
+	FilesRewritten      int64   `json:"files_rewritten"`
+	FilesWrittenPerM    float64 `json:"files_written_per_million"`
+	BytesWrittenPerM    float64 `json:"bytes_written_per_million"`
+	CPUSecondsPerM      float64 `json:"cpu_s_per_million"`
+	CPUSecondsTotal     float64 `json:"cpu_s_total"`
+	MaxCompactionRunMs  float64 `json:"max_compaction_run_ms"`
+	SettleSeconds       float64 `json:"settle_s"`
 }
 
 // SoakRunLine is one "compaction" log line of the child.
@@ -386,11 +390,12 @@ loop:
 	if err != nil {
 		return res, err
 	}
-	files, parts, err := liveFilesAndPartitions(ctx, tbl)
+	files, parts, other, err := liveFilesAndPartitions(ctx, tbl)
 	if err != nil {
 		return res, err
 	}
 	res.summarize(files, parts, settleFrom, loadStart)
+	res.Summary.FinalOtherSpecFiles = other
 	if c.Check {
 		chk, err := checkRows(ctx, tbl, expect)
 		res.Check = &chk

@@ -196,20 +196,24 @@ func cellString(a arrow.Array, i int) string {
 
 // liveFilesAndPartitions counts the live data files of tbl and the distinct
 // partitions they are in, from the manifests.
-func liveFilesAndPartitions(ctx context.Context, tbl *table.Table) (files, parts int64, err error) {
+func liveFilesAndPartitions(ctx context.Context, tbl *table.Table) (files, parts, otherSpec int64, err error) {
 	if tbl.CurrentSnapshot() == nil {
-		return 0, 0, nil
+		return 0, 0, 0, nil
 	}
 	tasks, err := tbl.Scan().PlanFiles(ctx)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	seen := map[string]struct{}{}
+	def := int32(tbl.Metadata().DefaultPartitionSpec())
 	for _, t := range tasks {
 		files++
 		seen[partString(t.File)] = struct{}{}
+		if t.File.SpecID() != def {
+			otherSpec++
+		}
 	}
-	return files, int64(len(seen)), nil
+	return files, int64(len(seen)), otherSpec, nil
 }
 
 func partString(df iceberggo.DataFile) string {

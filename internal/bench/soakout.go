@@ -48,6 +48,7 @@ func WriteSoakSummary(w io.Writer, r SoakResult) error {
 	fmt.Fprintf(&b, "| live data files at the end | %d |\n", s.FinalLiveFiles)
 	fmt.Fprintf(&b, "| partitions at the end | %d |\n", s.FinalPartitions)
 	fmt.Fprintf(&b, "| files per partition at the end | %.2f |\n", s.FilesPerPartition)
+	fmt.Fprintf(&b, "| live files outside the default spec at the end | %d |\n", s.FinalOtherSpecFiles)
 	fmt.Fprintf(&b, "| compaction runs completed | %d |\n", s.RunsCompleted)
 	fmt.Fprintf(&b, "| longest compaction run | %.0f ms |\n", s.MaxCompactionRunMs)
 	fmt.Fprintf(&b, "| files rewritten | %d |\n", s.FilesRewritten)
