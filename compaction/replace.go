@@ -149,18 +149,7 @@ func buildReplace(ctx context.Context, base *table.Table, work []staged, touched
 // DELETED (kept in the snapshot that removes them, as the spec has it), the
 // rest EXISTING.
 func (r *replaceSnapshot) rewriteManifest(m iceberggo.ManifestFile, inputs map[string]struct{}, sum *changes) (iceberggo.ManifestFile, error) {
-	spec := r.md.PartitionSpecByID(int(m.PartitionSpecID()))
-	if spec == nil {
-		return nil, fmt.Errorf("manifest %s: partition spec %d unknown", m.FilePath(), m.PartitionSpecID())
-	}
-	path := r.locs.NewMetadataLocation(r.manifestName())
-	var mf iceberggo.ManifestFile
-	err := r.writeFile(path, func(w io.Writer) error {
-		cw := &countingWriter{w: w}
-		mw, err := iceberggo.NewManifestWriter(r.md.Version(), cw, *spec, r.md.CurrentSchema(), r.snapID)
-		if err != nil {
-			return err
-		}
+	mf, err := r.writeManifest(m.PartitionSpecID(), func(mw *iceberggo.ManifestWriter) error {
 		for e, err := range m.Entries(r.fs, true) {
 			if err != nil {
 				return fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
@@ -176,11 +165,7 @@ func (r *replaceSnapshot) rewriteManifest(m iceberggo.ManifestFile, inputs map[s
 				return err
 			}
 		}
-		if err := mw.Close(); err != nil {
-			return err
-		}
-		mf, err = mw.ToManifestFile(path, cw.n)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rewrite manifest %s: %w", m.FilePath(), err)
@@ -203,29 +188,14 @@ func (r *replaceSnapshot) addedManifests(work []staged, sum *changes) ([]iceberg
 	}
 	var out []iceberggo.ManifestFile
 	for _, id := range order {
-		spec := r.md.PartitionSpecByID(int(id))
-		if spec == nil {
-			return nil, fmt.Errorf("output partition spec %d unknown", id)
-		}
-		path := r.locs.NewMetadataLocation(r.manifestName())
-		var mf iceberggo.ManifestFile
-		err := r.writeFile(path, func(w io.Writer) error {
-			cw := &countingWriter{w: w}
-			mw, err := iceberggo.NewManifestWriter(r.md.Version(), cw, *spec, r.md.CurrentSchema(), r.snapID)
-			if err != nil {
-				return err
-			}
+		mf, err := r.writeManifest(id, func(mw *iceberggo.ManifestWriter) error {
 			for _, df := range bySpec[id] {
 				sum.added(df)
 				if err := mw.Add(iceberggo.NewManifestEntry(iceberggo.EntryStatusADDED, &r.snapID, nil, nil, df)); err != nil {
 					return err
 				}
 			}
-			if err := mw.Close(); err != nil {
-				return err
-			}
-			mf, err = mw.ToManifestFile(path, cw.n)
-			return err
+			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("write added manifest: %w", err)
@@ -233,6 +203,33 @@ func (r *replaceSnapshot) addedManifests(work []staged, sum *changes) ([]iceberg
 		out = append(out, mf)
 	}
 	return out, nil
+}
+
+// writeManifest writes a new data manifest of the given partition spec for
+// the replace snapshot, its entries added by fill.
+func (r *replaceSnapshot) writeManifest(specID int32, fill func(*iceberggo.ManifestWriter) error) (iceberggo.ManifestFile, error) {
+	spec := r.md.PartitionSpecByID(int(specID))
+	if spec == nil {
+		return nil, fmt.Errorf("partition spec %d unknown", specID)
+	}
+	path := r.locs.NewMetadataLocation(r.manifestName())
+	var mf iceberggo.ManifestFile
+	err := r.writeFile(path, func(w io.Writer) error {
+		cw := &countingWriter{w: w}
+		mw, err := iceberggo.NewManifestWriter(r.md.Version(), cw, *spec, r.md.CurrentSchema(), r.snapID)
+		if err != nil {
+			return err
+		}
+		if err := fill(mw); err != nil {
+			return err
+		}
+		if err := mw.Close(); err != nil {
+			return err
+		}
+		mf, err = mw.ToManifestFile(path, cw.n)
+		return err
+	})
+	return mf, err
 }
 
 func (r *replaceSnapshot) manifestName() string {
