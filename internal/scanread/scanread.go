@@ -104,8 +104,11 @@ var errDeletes = errors.New("snapshot has delete files")
 // which applies the scan's projection and row filter. fn must not keep the
 // batch past its return without retaining it; Records releases it.
 //
-// A snapshot with delete files is read through Scan.PlanFiles, which
-// matches deletes to data files, and then in chunks (Stats.Planned).
+// The files are not pruned by the scan's row filter (ReadTasks still
+// applies it to the rows), and the tasks carry no row-lineage constants
+// (_row_id, _last_updated_sequence_number are not for selection here). A
+// snapshot with delete files is read through Scan.PlanFiles, which matches
+// deletes to data files, and then in chunks (Stats.Planned).
 func Records(ctx context.Context, tbl *table.Table, scan *table.Scan, chunk int, fn func(arrow.RecordBatch) error) (Stats, error) {
 	if chunk <= 0 {
 		chunk = DefaultChunk
