@@ -114,7 +114,7 @@ func Records(ctx context.Context, tbl *table.Table, scan *table.Scan, chunk int,
 		chunk = DefaultChunk
 	}
 	var st Stats
-	tasks := make([]table.FileScanTask, 0, chunk)
+	tasks := make([]table.FileScanTask, 0, min(chunk, 1024))
 	flush := func() error {
 		if len(tasks) == 0 {
 			return nil
