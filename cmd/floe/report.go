@@ -6,10 +6,13 @@ import (
 	"io"
 	"sort"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/scanread"
 )
 
 // report is what the demo reads back from the table.
@@ -39,25 +42,13 @@ func readReport(ctx context.Context, w *iceberg.Writer, group string) (*report, 
 		ByCurrency: map[string]*currencyTotal{},
 		Scale:      2,
 	}
-	scan := tbl.Scan()
-	tasks, err := scan.PlanFiles(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rep.DataFiles = len(tasks)
-	_, recs, err := scan.ToArrowRecords(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for rec, err := range recs {
-		if err != nil {
-			return nil, err
-		}
+	// scanread, not one ToArrowRecords: that keeps every data file's
+	// Parquet footer until the read ends (GBs over a backlog of files).
+	st, err := scanread.Records(ctx, tbl, tbl.Scan(table.WithSelectedFields("currency", "amount")), 0, func(rec arrow.RecordBatch) error {
 		cur := rec.Column(int(rec.Schema().FieldIndices("currency")[0]))
 		amt, ok := rec.Column(rec.Schema().FieldIndices("amount")[0]).(*array.Decimal128)
 		if !ok {
-			rec.Release()
-			return nil, fmt.Errorf("amount column is %s, want decimal128", rec.Column(rec.Schema().FieldIndices("amount")[0]).DataType())
+			return fmt.Errorf("amount column is %s, want decimal128", rec.Column(rec.Schema().FieldIndices("amount")[0]).DataType())
 		}
 		for i := 0; i < int(rec.NumRows()); i++ {
 			c := "(null)"
@@ -75,8 +66,12 @@ func readReport(ctx context.Context, w *iceberg.Writer, group string) (*report, 
 			}
 		}
 		rep.Rows += rec.NumRows()
-		rec.Release()
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	rep.DataFiles = st.Files
 	if rep.Offsets, err = w.Offsets(ctx, group); err != nil {
 		return nil, err
 	}

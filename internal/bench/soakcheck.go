@@ -16,6 +16,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/internal/devstack"
+	"github.com/floe-io/floe/internal/scanread"
 )
 
 // checkColumns are the table columns a produced event determines (the
@@ -115,23 +116,15 @@ func checkRows(ctx context.Context, tbl *table.Table, x *expectations) (SoakChec
 			chk.Valid++
 		}
 	}
-	_, recs, err := tbl.Scan(table.WithSelectedFields(checkColumns...)).ToArrowRecords(ctx)
-	if err != nil {
-		chk.Error = err.Error()
-		return chk, err
-	}
+	// Not one ToArrowRecords over the whole table: it keeps every file's
+	// Parquet footer until it ends (see scanread).
 	vals := make([]string, len(checkColumns))
-	for rec, err := range recs {
-		if err != nil {
-			chk.Error = err.Error()
-			return chk, err
-		}
-		cols := make([]arrow.Array, len(checkColumns))
+	cols := make([]arrow.Array, len(checkColumns))
+	_, err := scanread.Records(ctx, tbl, tbl.Scan(table.WithSelectedFields(checkColumns...)), 0, func(rec arrow.RecordBatch) error {
 		for i, name := range checkColumns {
 			idx := rec.Schema().FieldIndices(name)
 			if len(idx) != 1 {
-				rec.Release()
-				return chk, fmt.Errorf("column %s not in the scan", name)
+				return fmt.Errorf("column %s not in the scan", name)
 			}
 			cols[i] = rec.Column(idx[0])
 		}
@@ -152,7 +145,12 @@ func checkRows(ctx context.Context, tbl *table.Table, x *expectations) (SoakChec
 				chk.Different++
 			}
 		}
-		rec.Release()
+		clear(cols)
+		return nil
+	})
+	if err != nil {
+		chk.Error = err.Error()
+		return chk, err
 	}
 	for seq, h := range x.hashes {
 		if h == 0 {
@@ -195,23 +193,22 @@ func cellString(a arrow.Array, i int) string {
 }
 
 // liveFilesAndPartitions counts the live data files of tbl and the distinct
-// partitions they are in, from the manifests.
+// partitions they are in, and how many are outside the default spec, from
+// the manifests (one at a time, without column statistics: Scan.PlanFiles
+// would hold every file's statistics).
 func liveFilesAndPartitions(ctx context.Context, tbl *table.Table) (files, parts, otherSpec int64, err error) {
-	if tbl.CurrentSnapshot() == nil {
-		return 0, 0, 0, nil
-	}
-	tasks, err := tbl.Scan().PlanFiles(ctx)
-	if err != nil {
-		return 0, 0, 0, err
-	}
 	seen := map[string]struct{}{}
 	def := int32(tbl.Metadata().DefaultPartitionSpec())
-	for _, t := range tasks {
+	err = scanread.LiveDataFiles(ctx, tbl, tbl.CurrentSnapshot(), func(df iceberggo.DataFile) error {
 		files++
-		seen[partString(t.File)] = struct{}{}
-		if t.File.SpecID() != def {
+		seen[partString(df)] = struct{}{}
+		if df.SpecID() != def {
 			otherSpec++
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, 0, err
 	}
 	return files, int64(len(seen)), otherSpec, nil
 }
