@@ -10,7 +10,9 @@ import (
 )
 
 // Coordinator commits the workers' staged batches, all pending ones in one
-// snapshot per trigger, while it is active (its process holds partition 0
+// snapshot per trigger (sooner, but at least half a trigger after the last
+// round, once every process of the last round has sent its next request),
+// while it is active (its process holds partition 0
 // of the source topic). Its commits go through the process's
 // iceberg.Writer, whose Committer the local compactor shares: they take
 // turns.
@@ -44,8 +46,9 @@ type Round struct {
 
 // pending is one request waiting to be committed.
 type pending struct {
-	s     iceberg.Staged
-	first time.Time
+	s      iceberg.Staged
+	first  time.Time
+	sender string
 }
 
 // maxDeferred is how long a request the table is not ready for stays
@@ -105,11 +108,40 @@ func (c *Coordinator) run(msgs <-chan Message, unsub func()) {
 			queue, byID = nil, map[string]*pending{}
 		}
 	)
+	// senders are the processes whose requests the last round held: once
+	// each of them has a request in, the round need not wait for the
+	// trigger (but waits at least half of it since the last round).
+	senders := map[string]bool{}
+	allIn := func() bool {
+		if len(senders) == 0 {
+			return false
+		}
+		in := map[string]bool{}
+		for _, p := range queue {
+			in[p.sender] = true
+		}
+		for s := range senders {
+			if !in[s] {
+				return false
+			}
+		}
+		return true
+	}
 	schedule := func() {
-		if timerC != nil || len(queue) == 0 {
+		if len(queue) == 0 {
 			return
 		}
-		wait := time.Until(last.Add(c.opts.Trigger))
+		due := last.Add(c.opts.Trigger)
+		if allIn() {
+			due = last.Add(c.opts.Trigger / 2)
+		}
+		if timerC != nil {
+			if !allIn() {
+				return
+			}
+			timer.Stop()
+		}
+		wait := time.Until(due)
 		if wait < 0 {
 			wait = 0
 		}
@@ -122,6 +154,10 @@ func (c *Coordinator) run(msgs <-chan Message, unsub func()) {
 		}
 		timer, timerC = nil, nil
 		last = time.Now()
+		senders = map[string]bool{}
+		for _, p := range queue {
+			senders[p.sender] = true
+		}
 		queue = c.round(queue)
 		byID = map[string]*pending{}
 		for _, p := range queue {
@@ -146,7 +182,7 @@ func (c *Coordinator) run(msgs <-chan Message, unsub func()) {
 			if _, dup := byID[s.CommitID]; dup {
 				continue // a resend: keeps its place
 			}
-			p := &pending{s: s, first: time.Now()}
+			p := &pending{s: s, first: time.Now(), sender: m.Sender}
 			queue = append(queue, p)
 			byID[s.CommitID] = p
 			schedule()
