@@ -255,22 +255,37 @@ func TestLostAnswerAndCoordinatorFailover(t *testing.T) {
 		t.Fatalf("%d rows, want 20", n)
 	}
 
-	// Nobody answers at all: Commit gives up with a retryable error, and
-	// the same batch again lands once a coordinator is back.
+	// Nobody answers at all (no coordinator, or one that died and whose
+	// partition 0 cannot move until this commit returns): after Rounds
+	// requests the worker commits the batch itself, in the coordinated
+	// format, once.
 	c2 := newCluster(t, 100*time.Millisecond, 200*time.Millisecond)
 	k2, w2 := c2.worker()
-	b := batch(t, w2, "g", 1, 0, 5, false)
-	b.CommitID = "0b5c1c4e-6a53-4b0e-9a55-6f1de3a2d001"
-	_, err = k2.Commit(ctx, b)
-	if !errors.Is(err, iceberg.ErrConflict) || !errors.Is(err, iceberg.ErrNotAnswered) {
-		t.Fatalf("unanswered: %v", err)
-	}
-	c2.coordinator().SetActive(true)
-	b.Records = nil
-	if res, err := k2.Commit(ctx, b); err != nil || res.Rows != 5 {
-		t.Fatalf("resumed: %+v, %v", res, err)
+	res, err = k2.Commit(ctx, batch(t, w2, "g", 1, 0, 5, false))
+	if err != nil || res.Rows != 5 || res.SnapshotID == 0 {
+		t.Fatalf("unanswered: %+v, %v", res, err)
 	}
 	if n := len(c2.rowCounts()); n != 5 {
 		t.Fatalf("%d rows, want 5", n)
+	}
+	var requests int
+	for _, m := range c2.bus.Sent() {
+		if m.Kind == coord.KindFiles {
+			requests++
+		}
+	}
+	if requests != 3 {
+		t.Fatalf("%d requests sent before committing itself, want 3 (Rounds)", requests)
+	}
+	// A coordinator that comes back and gets the same request again
+	// answers it committed and adds nothing.
+	c2.coordinator().SetActive(true)
+	n := snapshots(c2)
+	for _, m := range c2.bus.Sent() {
+		c2.bus.Replay(m)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if snapshots(c2) != n || len(c2.rowCounts()) != 5 {
+		t.Fatal("the replayed request landed again")
 	}
 }

@@ -11,7 +11,8 @@ import (
 
 // Coordinator commits the workers' staged batches, all pending ones in one
 // snapshot per trigger (sooner, but at least half a trigger after the last
-// round, once every process of the last round has sent its next request),
+// round, once every process heard from in the last three triggers has a
+// request in),
 // while it is active (its process holds partition 0
 // of the source topic). Its commits go through the process's
 // iceberg.Writer, whose Committer the local compactor shares: they take
@@ -108,24 +109,27 @@ func (c *Coordinator) run(msgs <-chan Message, unsub func()) {
 			queue, byID = nil, map[string]*pending{}
 		}
 	)
-	// senders are the processes whose requests the last round held: once
-	// each of them has a request in, the round need not wait for the
-	// trigger (but waits at least half of it since the last round).
-	senders := map[string]bool{}
+	// seen is when each process last sent a request. Once every process
+	// heard from in the last three triggers has a request in, the round
+	// need not wait for the trigger (but waits at least half of it since
+	// the last round).
+	seen := map[string]time.Time{}
 	allIn := func() bool {
-		if len(senders) == 0 {
-			return false
-		}
 		in := map[string]bool{}
 		for _, p := range queue {
 			in[p.sender] = true
 		}
-		for s := range senders {
+		recent := time.Now().Add(-3 * c.opts.Trigger)
+		for s, at := range seen {
+			if at.Before(recent) {
+				delete(seen, s)
+				continue
+			}
 			if !in[s] {
 				return false
 			}
 		}
-		return true
+		return len(in) > 0
 	}
 	schedule := func() {
 		if len(queue) == 0 {
@@ -154,10 +158,6 @@ func (c *Coordinator) run(msgs <-chan Message, unsub func()) {
 		}
 		timer, timerC = nil, nil
 		last = time.Now()
-		senders = map[string]bool{}
-		for _, p := range queue {
-			senders[p.sender] = true
-		}
 		queue = c.round(queue)
 		byID = map[string]*pending{}
 		for _, p := range queue {
@@ -179,6 +179,7 @@ func (c *Coordinator) run(msgs <-chan Message, unsub func()) {
 				c.opts.Log.Warn("coordinated commits: ignoring a malformed request", "sender", m.Sender, "err", err)
 				continue
 			}
+			seen[m.Sender] = time.Now()
 			if _, dup := byID[s.CommitID]; dup {
 				continue // a resend: keeps its place
 			}

@@ -22,9 +22,9 @@ type Options struct {
 	// for its batch in the table and sending the request again (default
 	// 2 × Trigger + 5 s).
 	Timeout time.Duration
-	// Rounds is how many times a worker sends one request before its
-	// Commit gives up with an error wrapping iceberg.ErrConflict (the
-	// pipeline then tries the same batch again); default 3.
+	// Rounds is how many times a worker sends one request before it
+	// commits the batch itself (same fence; see Worker.Commit); default
+	// 2.
 	Rounds int
 	// Sender names this process in its messages (default a UUID).
 	Sender string
@@ -42,7 +42,7 @@ func (o *Options) defaults() {
 		o.Timeout = 2*o.Trigger + 5*time.Second
 	}
 	if o.Rounds <= 0 {
-		o.Rounds = 3
+		o.Rounds = 2
 	}
 	if o.Sender == "" {
 		o.Sender = uuid.NewString()
@@ -132,11 +132,15 @@ func (k *Worker) NameMapping() iceberggo.NameMapping { return k.w.NameMapping() 
 func (k *Worker) PartitionColumns() []string { return k.w.PartitionColumns() }
 
 // Commit implements ingest.Writer: it stages b and has the coordinator
-// commit it. It returns an error wrapping iceberg.ErrFenced when the batch
-// can never land (its files are removed), and one wrapping
-// iceberg.ErrNotAnswered and iceberg.ErrConflict when no coordinator
-// answered Rounds requests and the table does not show the batch: the
-// same batch (same CommitID) committed again reuses its files.
+// commit it. With no answer in Timeout it looks for the batch in the table
+// and sends it again; after Rounds unanswered requests it commits the batch
+// itself (iceberg.Writer.CommitStaged of this one request: the same fence
+// and commit-id lookup, so the batch lands once even if a coordinator
+// commits it too). It returns an error wrapping iceberg.ErrFenced when the
+// batch can never land (its files are removed), and one wrapping
+// iceberg.ErrNotAnswered when neither worked (the commit's own error, or
+// iceberg.ErrConflict): the same batch (same CommitID) committed again
+// reuses its files.
 func (k *Worker) Commit(ctx context.Context, b iceberg.Batch) (iceberg.CommitResult, error) {
 	start := k.opts.Now()
 	if b.CommitID == "" {
@@ -205,11 +209,29 @@ func (k *Worker) Commit(ctx context.Context, b iceberg.Batch) (iceberg.CommitRes
 			break
 		}
 		if round >= k.opts.Rounds || ctx.Err() != nil {
+			// No coordinator: commit the batch from here, under the same
+			// fence and commit-id lookup a coordinator applies, so it
+			// lands once even if a coordinator commits it too. Without
+			// this a rebalance could never end: every process commits
+			// what it holds before giving its partitions up, and
+			// partition 0, with the coordinator role, cannot move until
+			// they have.
+			k.opts.Log.Warn("coordinated commit: no answer; committing the batch from this process",
+				"commit_id", s.CommitID, "requests", round)
+			cres, cerr := k.w.CommitStaged(ctx, []iceberg.Staged{s})
+			if cerr == nil && cres.Outcomes[0].Status != iceberg.StagedDeferred {
+				o := cres.Outcomes[0]
+				out = Result{CommitID: s.CommitID, Status: o.Status.String(), SnapshotID: o.SnapshotID, Attempts: cres.Attempts, Reason: o.Reason}
+				break
+			}
 			k.mu.Lock()
 			k.unsettled = &s
 			k.mu.Unlock()
 			res.Duration = k.opts.Now().Sub(start)
-			return res, fmt.Errorf("commit %s: %w after %d requests: %w", s.CommitID, iceberg.ErrNotAnswered, round, iceberg.ErrConflict)
+			if cerr != nil {
+				return res, fmt.Errorf("commit %s: %w after %d requests: %w", s.CommitID, iceberg.ErrNotAnswered, round, cerr)
+			}
+			return res, fmt.Errorf("commit %s: %w after %d requests (%s): %w", s.CommitID, iceberg.ErrNotAnswered, round, cres.Outcomes[0].Reason, iceberg.ErrConflict)
 		}
 		k.opts.Log.Warn("coordinated commit: no answer; the batch is not in the table, sending it again",
 			"commit_id", s.CommitID, "round", round, "waited", k.opts.Timeout.String())
