@@ -27,7 +27,10 @@ import (
 // second; catalog attempts per landed snapshot; the workers' batches per
 // snapshot; a batch's whole Commit as its pipeline sees it (writing the
 // files included) and, coordinated, the part from sending the request to
-// the answer; rows/s committed in the window.
+// the answer; rows/s committed in the window; the snapshots the table
+// gained in the window (a check on the first column: it also counts the
+// commits of a coordinated worker that got no answer and committed its
+// batch itself, counted in the last column).
 func TestScaleOutMeasure(t *testing.T) {
 	if os.Getenv("FLOE_SCALE_BENCH") == "" {
 		t.Skip("a measurement: set FLOE_SCALE_BENCH=1")
@@ -51,7 +54,7 @@ func TestScaleOutMeasure(t *testing.T) {
 	t.Logf("%s commits, trigger %s, %d events/s offered, %s window:\n%s\n%s", mode, trigger, rate, window, scaleHeader, strings.Join(results, "\n"))
 }
 
-const scaleHeader = "| mode | instances | snapshots | snapshots/s | catalog attempts/snapshot | snapshots needing >1 attempt | batches/snapshot | commit p50 / p95 ms | send→answer p50 / p95 ms | rows/s | exactly once | processes that exited 1 |"
+const scaleHeader = "| mode | instances | snapshots | snapshots/s | catalog attempts/snapshot | snapshots needing >1 attempt | batches/snapshot | commit p50 / p95 ms | send→answer p50 / p95 ms | rows/s | exactly once | processes that exited 1 | snapshots the table gained | worker self-commits |"
 
 type commitSample struct {
 	attempts int
@@ -77,6 +80,7 @@ func measureScale(t *testing.T, n int, mode, trigger string, rate int, window ti
 	measuring := false
 	var samples []commitSample
 	var rounds []roundSample
+	fallbacks := 0
 	children := make([]*child, n)
 	var wg sync.WaitGroup
 	for i := range children {
@@ -108,6 +112,12 @@ func measureScale(t *testing.T, n int, mode, trigger string, rate int, window ti
 							rounds = append(rounds, roundSample{int(a), int(acc)})
 						}
 						mu.Unlock()
+					case "coordinated commit: no answer; committing the batch from this process":
+						mu.Lock()
+						if measuring {
+							fallbacks++
+						}
+						mu.Unlock()
 					}
 				case <-c.done:
 					return
@@ -117,6 +127,14 @@ func measureScale(t *testing.T, n int, mode, trigger string, rate int, window ti
 	}
 	// Let the group settle and the backlog of the start drain.
 	time.Sleep(6 * time.Second)
+	w := e.writer(t)
+	tableSnaps := func() int {
+		if err := w.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return len(w.Table().Metadata().Snapshots())
+	}
+	snaps0 := tableSnaps()
 	mu.Lock()
 	measuring = true
 	mu.Unlock()
@@ -125,12 +143,15 @@ func measureScale(t *testing.T, n int, mode, trigger string, rate int, window ti
 	measuring = false
 	got := append([]commitSample(nil), samples...)
 	gotRounds := append([]roundSample(nil), rounds...)
+	fellBack := fallbacks
 	mu.Unlock()
+	// Every snapshot the table gained (the coordinator's, and any a worker
+	// committed itself): compaction is off, so nothing else commits.
+	inTable := tableSnaps() - snaps0
 	close(stop)
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}
-	w := e.writer(t)
 	e.waitCaughtUp(t, w, group, e.endOffsets(t), 90*time.Second)
 	crashed := 0
 	for _, c := range children {
@@ -180,9 +201,9 @@ func measureScale(t *testing.T, n int, mode, trigger string, rate int, window ti
 	if mode == "coordinated" {
 		answer = fmt.Sprintf("%.0f / %.0f", pct(wait, 0.5), pct(wait, 0.95))
 	}
-	line := fmt.Sprintf("| %s | %d | %d | %.2f | %.2f | %d (%.0f%%) | %.2f | %.0f / %.0f | %s | %.0f | %v | %d |", mode, n, len(snaps),
+	line := fmt.Sprintf("| %s | %d | %d | %.2f | %.2f | %d (%.0f%%) | %.2f | %.0f / %.0f | %s | %.0f | %v | %d | %d | %d |", mode, n, len(snaps),
 		float64(len(snaps))/window.Seconds(), per(attempts), multi, 100*per(multi), float64(len(got))/float64(max(len(snaps), 1)),
-		pct(lat, 0.5), pct(lat, 0.95), answer, rows/window.Seconds(), once, crashed)
+		pct(lat, 0.5), pct(lat, 0.95), answer, rows/window.Seconds(), once, crashed, inTable, fellBack)
 	t.Log(line)
 	return line
 }
