@@ -435,14 +435,15 @@ func (c *Committer) reload(ctx context.Context, kind commitErrKind, commitErr er
 	return fresh, nil
 }
 
-// findSnapshot looks for a snapshot whose summary has key = id, newest
+// findSnapshot looks for a snapshot whose summary has key = id (or, for
+// CommitIDKey, lists id under CommitIDsKey: a coordinated snapshot), newest
 // first. Every retained snapshot is checked, not only the current branch's
 // ancestry: a commit that landed and was later rolled back still happened.
 func findSnapshot(tbl *table.Table, key, id string) (int64, bool) {
 	snaps := tbl.Metadata().Snapshots()
 	for i := len(snaps) - 1; i >= 0; i-- {
 		s := snaps[i]
-		if s.Summary != nil && s.Summary.Properties[key] == id {
+		if s.Summary != nil && holds(s.Summary.Properties, key, id) {
 			return s.SnapshotID, true
 		}
 	}

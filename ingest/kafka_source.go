@@ -245,7 +245,7 @@ func (s *KafkaSource) onRebalance(c *kafka.Consumer, ev kafka.Event) error {
 			s.cbErr = err
 			return err
 		}
-		s.event(SourceEvent{Kind: SourceAssigned, Partitions: len(tps)})
+		s.event(SourceEvent{Kind: SourceAssigned, Partitions: len(tps), TopicPartitions: tps})
 	case kafka.RevokedPartitions:
 		tps := fromKafka(e.Partitions)
 		kind := SourceRevoked
@@ -254,7 +254,7 @@ func (s *KafkaSource) onRebalance(c *kafka.Consumer, ev kafka.Event) error {
 			// offsets fence the commit if a new owner got there first.
 			kind = SourceLost
 		}
-		s.event(SourceEvent{Kind: kind, Partitions: len(tps)})
+		s.event(SourceEvent{Kind: kind, Partitions: len(tps), TopicPartitions: tps})
 		if s.rb != nil {
 			if err := s.rb.Revoked(ctx, tps); err != nil && s.cbErr == nil {
 				s.cbErr = err

@@ -15,6 +15,9 @@ type SourceEvent struct {
 	Kind string
 	// Partitions is how many partitions the change concerns.
 	Partitions int
+	// TopicPartitions are those partitions (for SourceAssigned, the whole
+	// new assignment).
+	TopicPartitions []TopicPartition
 	// Err is the error of a SourceFenced event.
 	Err error
 }

@@ -69,6 +69,9 @@ type Config struct {
 	// its predecessor's partitions at once.
 	InstanceID     string
 	SessionTimeout time.Duration
+	// Scale-out: who commits (floe run only).
+	CommitMode   string
+	ControlTopic string
 }
 
 // defaultConfig is floe's defaults: the pipeline's come from
@@ -79,6 +82,7 @@ func defaultConfig() Config {
 	return Config{
 		Topic:           "payments.transactions",
 		Group:           "floe",
+		CommitMode:      "self",
 		Catalog:         "sqlite://floe-data/catalog.db",
 		Warehouse:       "file://floe-data/warehouse",
 		Table:           "payments.transactions",

@@ -18,7 +18,10 @@ import (
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := defaultConfig()
-	opts := cfg.runOptions()
+	opts := append(cfg.runOptions(),
+		stringOpt("commit-mode", "self: every process commits its own snapshots; coordinated: every process writes its data files and the process holding partition 0 commits all of them in one snapshot per --trigger (many processes on one table)", &cfg.CommitMode),
+		stringOpt("control-topic", "coordinated commit mode: the control topic workers and the coordinator talk over (default <topic>.floe-control; created with one partition if missing)", &cfg.ControlTopic),
+	)
 	rest, err := load("floe run", opts, args, getenv, stderr)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -26,6 +29,9 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if len(rest) > 0 {
 		err = errors.Join(err, fmt.Errorf("unexpected arguments: %v", rest))
+	}
+	if cfg.CommitMode != "self" && cfg.CommitMode != "coordinated" {
+		err = errors.Join(err, fmt.Errorf("--commit-mode: want self or coordinated, got %q", cfg.CommitMode))
 	}
 	if err := errors.Join(err, cfg.validate()); err != nil {
 		return usageError{err}
@@ -78,6 +84,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		Kafka: kafkaProps, RegistryOpts: regOpts,
 		Tables:     &cfg.Tables,
 		InstanceID: cfg.InstanceID, SessionTimeout: cfg.SessionTimeout, OnSourceEvent: metrics.SourceEvent,
+		CommitMode: cfg.CommitMode, ControlTopic: cfg.ControlTopic,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	iceberggo "github.com/apache/iceberg-go"
@@ -19,6 +20,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/coord"
 	"github.com/floe-io/floe/dlqtable"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/ingest"
@@ -77,7 +79,19 @@ type Config struct {
 	// WrapSource, if set, wraps the Kafka source the pipeline reads (a
 	// benchmark's timing).
 	WrapSource func(ingest.Source) ingest.Source
+	// CommitMode is "self" (or ""): the process commits its own
+	// snapshots; or "coordinated": it stages its batches and the process
+	// holding partition 0 of Topic commits every process's batches in one
+	// snapshot per trigger (package coord), talking over ControlTopic
+	// (default <Topic>.floe-control). Not with Static.
+	CommitMode, ControlTopic string
 }
+
+// Commit modes.
+const (
+	CommitSelf        = "self"
+	CommitCoordinated = "coordinated"
+)
 
 // Tables decides whether and how a missing table is created.
 type Tables interface {
@@ -110,6 +124,12 @@ type Assembled struct {
 	Ident    table.Identifier
 	Registry *schema.Registry
 	Catalog  icecatalog.Catalog
+	// Coordinator is this process's coordinator in the coordinated
+	// commit mode (nil otherwise).
+	Coordinator *coord.Coordinator
+	// closers end the coordinated mode's parts, in order, after the
+	// source.
+	closers []func()
 }
 
 // CloseCatalog releases the catalog's connections; call it last.
@@ -131,6 +151,10 @@ func (a *Assembled) Close(ctx context.Context) error {
 		errs = append(errs, a.DLQ.Close(ctx))
 		a.DLQ = nil
 	}
+	for _, c := range a.closers {
+		c()
+	}
+	a.closers = nil
 	return errors.Join(errs...)
 }
 
@@ -188,9 +212,26 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 			_ = a.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	var w ingest.Writer = writer
+	onEvent := c.OnSourceEvent
+	switch c.CommitMode {
+	case "", CommitSelf:
+	case CommitCoordinated:
+		if c.Static {
+			return nil, errors.New("the coordinated commit mode needs group membership (floe run)")
+		}
+		var worker *coord.Worker
+		worker, onEvent, err = a.coordinated(ctx, c, writer, log)
+		if err != nil {
+			return nil, err
+		}
+		w = worker
+	default:
+		return nil, fmt.Errorf("commit mode %q: want %s or %s", c.CommitMode, CommitSelf, CommitCoordinated)
+	}
 	a.Source, err = ingest.NewKafkaSource(ingest.KafkaSourceConfig{
 		Brokers: c.Brokers, Group: c.Group, Topic: c.Topic, Static: c.Static, Partitions: c.Partitions, Extra: c.Kafka,
-		InstanceID: c.InstanceID, SessionTimeout: c.SessionTimeout, OnEvent: c.OnSourceEvent,
+		InstanceID: c.InstanceID, SessionTimeout: c.SessionTimeout, OnEvent: onEvent,
 	})
 	if err != nil {
 		return nil, err
@@ -225,11 +266,50 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 	if c.WrapSource != nil {
 		src = c.WrapSource(src)
 	}
-	a.Pipeline, err = ingest.New(src, schema.NewDecoder(reg), c.Keyring, writer, a.DLQ, opts)
+	a.Pipeline, err = ingest.New(src, schema.NewDecoder(reg), c.Keyring, w, a.DLQ, opts)
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// coordinated opens the control topic and this process's worker and
+// coordinator, and returns the worker and the source event callback that
+// makes the process the coordinator while it holds partition 0 of the
+// topic. The role is handed over only at the next assignment, not at a
+// revocation: during the rebalance every process commits what it holds,
+// and the old coordinator is still there to commit it.
+func (a *Assembled) coordinated(ctx context.Context, c Config, writer *iceberg.Writer, log *slog.Logger) (*coord.Worker, func(ingest.SourceEvent), error) {
+	topic := c.ControlTopic
+	if topic == "" {
+		topic = c.Topic + ".floe-control"
+	}
+	bus, err := coord.NewKafkaBus(ctx, c.Brokers, topic, ProducerProps(c.Kafka), c.Kafka, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	trigger := c.Opts.Trigger
+	if trigger <= 0 {
+		trigger = ingest.DefaultOptions().Trigger
+	}
+	o := coord.Options{Trigger: trigger, Sender: c.InstanceID, Log: log}
+	worker := coord.NewWorker(writer, bus, o)
+	co := coord.NewCoordinator(writer, bus, o)
+	a.Coordinator = co
+	// The coordinator's last round and the worker's answers still need
+	// the bus: close it last.
+	a.closers = append(a.closers, co.Close, worker.Close, func() { _ = bus.Close() })
+	log.Info("coordinated commits: control topic", "topic", topic)
+	p0 := ingest.TopicPartition{Topic: c.Topic, Partition: 0}
+	next := c.OnSourceEvent
+	return worker, func(ev ingest.SourceEvent) {
+		if ev.Kind == ingest.SourceAssigned {
+			co.SetActive(slices.Contains(ev.TopicPartitions, p0))
+		}
+		if next != nil {
+			next(ev)
+		}
+	}, nil
 }
 
 // openTable opens the catalog, creates the table if it is missing and may
