@@ -123,18 +123,7 @@ func (w *Writer) commitFiles(ctx context.Context, b *Batch, files []iceberggo.Da
 				return err
 			}
 			w.cfg.stage("commit", b.CommitID)
-			if len(files) > 0 {
-				if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
-					return fmt.Errorf("stage data files: %w", err)
-				}
-				return nil
-			}
-			// AddDataFiles ignores an empty list; AddFiles with no paths
-			// commits an empty append snapshot carrying props.
-			if err := tx.AddFiles(ctx, nil, props, true); err != nil {
-				return fmt.Errorf("stage empty append: %w", err)
-			}
-			return nil
+			return stageAppend(ctx, tx, files, props)
 		},
 	})
 	if err != nil {
@@ -145,6 +134,22 @@ func (w *Writer) commitFiles(ctx context.Context, b *Batch, files []iceberggo.Da
 	}
 
 	return res.SnapshotID, res.Attempts, nil
+}
+
+// stageAppend stages files as a fast append carrying props; without files,
+// an empty append snapshot that only carries props (AddDataFiles ignores an
+// empty list; AddFiles with no paths commits one).
+func stageAppend(ctx context.Context, tx *table.Transaction, files []iceberggo.DataFile, props iceberggo.Properties) error {
+	if len(files) > 0 {
+		if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
+			return fmt.Errorf("stage data files: %w", err)
+		}
+		return nil
+	}
+	if err := tx.AddFiles(ctx, nil, props, true); err != nil {
+		return fmt.Errorf("stage empty append: %w", err)
+	}
+	return nil
 }
 
 func summaryProps(b *Batch) (iceberggo.Properties, error) {

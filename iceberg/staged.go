@@ -355,16 +355,7 @@ func (w *Writer) CommitStaged(ctx context.Context, reqs []Staged) (CoordinatedRe
 				}
 			}
 			w.cfg.stage("commit", roundID)
-			if len(add) > 0 {
-				if err := tx.AddDataFiles(ctx, add, props, table.WithoutDuplicateCheck()); err != nil {
-					return fmt.Errorf("stage data files: %w", err)
-				}
-				return nil
-			}
-			if err := tx.AddFiles(ctx, nil, props, true); err != nil {
-				return fmt.Errorf("stage empty append: %w", err)
-			}
-			return nil
+			return stageAppend(ctx, tx, add, props)
 		},
 	})
 	res.Attempts = cres.Attempts
