@@ -151,8 +151,11 @@ func (c *commits) contend(stop context.Context, commit func() error) error {
 			return err
 		}
 		wait := contentionWaitMin + rand.N(contentionWaitMin)
-		c.retry.log.Warn("commit lost every attempt to other writers' commits; trying the same batch again",
-			"round", round, "wait", wait.String(), "err", err)
+		msg := "commit lost every attempt to other writers' commits; trying the same batch again"
+		if errors.Is(err, iceberg.ErrNotAnswered) {
+			msg = "coordinated commit: the coordinator did not answer and the batch could not land from here; trying the same batch again"
+		}
+		c.retry.log.Warn(msg, "round", round, "wait", wait.String(), "err", err)
 		select {
 		case <-stop.Done():
 			return err
