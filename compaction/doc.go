@@ -10,7 +10,10 @@
 // (MaxRunFiles, MaxRunBytes; the groups that remove the most files
 // first), rewrites each group with floe's data-file writer
 // (iceberg.WriteDataFiles, holding at most MemoryLimit of rows) and commits
-// a "replace" snapshot every CommitEveryFiles input files. Nothing leaves it
+// a "replace" snapshot every CommitEveryFiles input files, built by floe
+// itself on format-version-2 tables (replace.go: only the manifests holding
+// an input are read and rewritten, the others are carried unread; other
+// versions go through iceberg-go's rewrite). Nothing leaves it
 // but new snapshots in the table and a Report.
 //
 // Never fighting the ingest: the compactor commits through the table's
