@@ -165,39 +165,25 @@ func (c *candidates) dataFile(md table.Metadata, f FileInfo) (iceberggo.DataFile
 	return b.Build(), nil
 }
 
-// liveSet is the set of small live files the view holds. Build it once
-// per table state: it holds every small file of the table.
+// liveSet is the set of small live files the view holds, each with the
+// path of the manifest holding it. Build it once per table state: it holds
+// every small file of the table.
 func (c *candidates) liveSet() liveFiles {
 	n := 0
 	for _, files := range c.manifests {
 		n += len(files)
 	}
 	set := make(liveFiles, n)
-	for _, files := range c.manifests {
+	for m, files := range c.manifests {
 		for _, f := range files {
-			set[f.Path] = struct{}{}
+			set[f.Path] = m
 		}
 	}
 	return set
 }
 
-// holding returns the paths of the view's manifests that hold any of
-// paths (a set of small file paths).
-func (c *candidates) holding(paths map[string]struct{}) map[string]struct{} {
-	out := make(map[string]struct{})
-	for m, files := range c.manifests {
-		for _, f := range files {
-			if _, ok := paths[f.Path]; ok {
-				out[m] = struct{}{}
-				break
-			}
-		}
-	}
-	return out
-}
-
-// liveFiles is a set of data file paths.
-type liveFiles map[string]struct{}
+// liveFiles maps data file paths to the manifest holding each.
+type liveFiles map[string]string
 
 // all reports whether every path is in the set.
 func (s liveFiles) all(paths []string) bool {
@@ -207,6 +193,17 @@ func (s liveFiles) all(paths []string) bool {
 		}
 	}
 	return true
+}
+
+// manifests returns the paths of the manifests holding any of paths.
+func (s liveFiles) manifests(paths map[string]struct{}) map[string]struct{} {
+	out := make(map[string]struct{})
+	for p := range paths {
+		if m, ok := s[p]; ok {
+			out[m] = struct{}{}
+		}
+	}
+	return out
 }
 
 func specPart(spec int32, part string) string { return fmt.Sprintf("%d|%s", spec, part) }

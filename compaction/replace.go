@@ -47,10 +47,10 @@ type replaceSnapshot struct {
 
 var errNotLive = errors.New("an input file is no longer live")
 
-// buildReplace returns the updates that replace the inputs of work with
-// their outputs on base. touched names, by manifest path, the manifests
-// holding inputs.
-func buildReplace(ctx context.Context, base *table.Table, work []staged, touched map[string]struct{}, props iceberggo.Properties) (_ []table.Update, written []string, err error) {
+// buildReplace returns the updates that replace the inputs of work (the
+// set of their paths) with their outputs on base. touched names, by
+// manifest path, the manifests holding inputs.
+func buildReplace(ctx context.Context, base *table.Table, work []staged, inputs, touched map[string]struct{}, props iceberggo.Properties) (_ []table.Update, written []string, err error) {
 	md := base.Metadata()
 	head := base.CurrentSnapshot()
 	if head == nil {
@@ -76,12 +76,6 @@ func buildReplace(ctx context.Context, base *table.Table, work []staged, touched
 		}
 	}()
 
-	inputs := make(map[string]struct{})
-	for _, w := range work {
-		for _, df := range w.result.OldDataFiles {
-			inputs[df.FilePath()] = struct{}{}
-		}
-	}
 	list, err := head.Manifests(fsys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read manifest list: %w", err)

@@ -196,6 +196,7 @@ func (c *Compactor) commitBatch(ctx context.Context, tbl *table.Table, fs iceio.
 	runID := uuid.NewString()
 	var dropped []staged // groups given up: a concurrent commit removed an input
 	attempt := 0
+	var live liveFiles // the small live files of the attempt's base
 	// prepare refreshes the view on base, gives up the groups whose inputs
 	// are gone and returns the snapshot's props.
 	prepare := func(ctx context.Context, base *table.Table) (iceberggo.Properties, error) {
@@ -204,7 +205,7 @@ func (c *Compactor) commitBatch(ctx context.Context, tbl *table.Table, fs iceio.
 			return nil, err
 		}
 		var keep []staged
-		live := c.cands.liveSet()
+		live = c.cands.liveSet()
 		for _, w := range work {
 			if live.all(w.group.Paths()) {
 				keep = append(keep, w)
@@ -241,7 +242,7 @@ func (c *Compactor) commitBatch(ctx context.Context, tbl *table.Table, fs iceio.
 					inputs[p] = struct{}{}
 				}
 			}
-			updates, files, err := buildReplace(ctx, base, work, c.cands.holding(inputs), props)
+			updates, files, err := buildReplace(ctx, base, work, inputs, live.manifests(inputs), props)
 			if err != nil {
 				return nil, err
 			}
