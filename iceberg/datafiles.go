@@ -21,51 +21,47 @@ type dataFileWriter interface {
 
 // dataFileWriterFor selects the writer of records of schema sc for tbl: the
 // lean writer when the table allows it and iceberg-go's was not asked for,
-// else iceberg-go's. why says why the lean writer was not selected ("" when
-// it was).
-func (c *writerConfig) dataFileWriterFor(tbl *table.Table, sc *arrow.Schema) (dfw dataFileWriter, why string) {
+// else iceberg-go's; with WithCoarseLayout, the lean writer in the table's
+// coarse spec when it can. why says why the lean writer was not selected
+// ("" when it was); coarseWhy why the coarse layout was asked for but not
+// selected ("" when it was, or was not asked for).
+func (c *writerConfig) dataFileWriterFor(tbl *table.Table, sc *arrow.Schema) (dfw dataFileWriter, why, coarseWhy string) {
 	if c.icebergGoWriter {
-		return icebergGoFiles{}, "iceberg-go's writer was selected"
+		why = "iceberg-go's writer was selected"
+		return icebergGoFiles{}, why, c.coarseFallback(why)
 	}
 	plan, why := planLean(tbl, sc)
 	if plan == nil {
-		return icebergGoFiles{}, why
+		return icebergGoFiles{}, why, c.coarseFallback("the lean writer cannot write this table: " + why)
 	}
-	if c.coarseRows > 0 {
-		cs, ok := CoarseSpec(tbl.Metadata())
-		if !ok {
-			return leanFiles{plan: plan}, ""
-		}
-		if coarse, _ := plan.coarsen(cs, c.coarseRows); coarse != nil {
-			return leanFiles{plan: coarse}, ""
-		}
+	if c.coarseRows <= 0 {
+		return leanFiles{plan: plan}, "", ""
 	}
-	return leanFiles{plan: plan}, ""
+	cs, ok := CoarseSpec(tbl.Metadata())
+	if !ok {
+		return leanFiles{plan: plan}, "", "the table has no coarse partition spec"
+	}
+	coarse, coarseWhy := plan.coarsen(cs, c.coarseRows)
+	if coarse == nil {
+		return leanFiles{plan: plan}, "", coarseWhy
+	}
+	return leanFiles{plan: coarse}, "", ""
+}
+
+// coarseFallback is why, when the coarse layout was asked for.
+func (c *writerConfig) coarseFallback(why string) string {
+	if c.coarseRows <= 0 {
+		return ""
+	}
+	return why
 }
 
 // CoarseLayoutReason says why a Writer made WithCoarseLayout writes its
 // batches in the table's default spec; "" when it writes the coarse spec
 // or was not asked to.
 func (w *Writer) CoarseLayoutReason() string {
-	if w.cfg.coarseRows <= 0 {
-		return ""
-	}
-	tbl := w.Table()
-	if w.cfg.icebergGoWriter {
-		return "iceberg-go's writer was selected"
-	}
-	plan, why := planLean(tbl, w.ArrowSchema())
-	if plan == nil {
-		return "the lean writer cannot write this table: " + why
-	}
-	cs, ok := CoarseSpec(tbl.Metadata())
-	if !ok {
-		return "the table has no coarse partition spec"
-	}
-	if _, why := plan.coarsen(cs, w.cfg.coarseRows); why != "" {
-		return why
-	}
-	return ""
+	_, _, why := w.cfg.dataFileWriterFor(w.Table(), w.ArrowSchema())
+	return why
 }
 
 // writeFiles writes the records as Parquet data files fanned out by the
@@ -81,7 +77,7 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 	if _, err := uuid.Parse(commitID); err != nil {
 		writeID = uuid.NewString()
 	}
-	dfw, _ := w.cfg.dataFileWriterFor(tbl, sc)
+	dfw, _, _ := w.cfg.dataFileWriterFor(tbl, sc)
 	return dfw.Write(ctx, tbl, writeID, recs)
 }
 
@@ -89,7 +85,7 @@ func (w *Writer) writeFiles(ctx context.Context, tbl *table.Table, commitID stri
 // Parquet writer rather than floe's lean writer; "" when the lean writer
 // writes them.
 func (w *Writer) LeanWriterReason() string {
-	_, why := w.cfg.dataFileWriterFor(w.Table(), w.ArrowSchema())
+	_, why, _ := w.cfg.dataFileWriterFor(w.Table(), w.ArrowSchema())
 	return why
 }
 
