@@ -495,3 +495,89 @@ func TestEvolutionConcurrent(t *testing.T) {
 	}
 	t.Logf("rows committed by the two pipelines: %d", consumed)
 }
+
+// TestEvolutionPlannedAgainstStaleTable: a pipeline whose table was evolved
+// by another process since it last committed (here to v2: fee_bps int)
+// meets a v3 payload (fee_bps long). Its plan, made against the table it
+// knew, adds fee_bps long; the table now has fee_bps int, so the plan must
+// be made again against the table as it is (widen fee_bps). Before that
+// re-plan the pipeline stopped with "add column fee_bps long: exists as
+// int" (seen in CI with three coordinated processes).
+func TestEvolutionPlannedAgainstStaleTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	e := newEnv(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	v1 := generate(t, e, "v1-", 1, devstack.VersionMix{V1: 1}, 50)
+	v3 := generate(t, e, "v3-", 2, devstack.VersionMix{V3: 1}, 50)
+	if err := devstack.Produce(ctx, e.stack.Brokers, "payments.transactions", v1); err != nil {
+		t.Fatal(err)
+	}
+	p, w, closeAll := e.pipeline(t, "stale", ingest.Options{Trigger: 100 * time.Millisecond})
+	defer closeAll()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+
+	other := e.Writer(nil, tabletest.Contract)
+	waitOffsets := func(want int64) {
+		t.Helper()
+		for {
+			if err := other.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			off, err := other.Offsets(ctx, "stale")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			for _, o := range off {
+				n += o
+			}
+			if n >= want {
+				return
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the pipeline stopped with %d of %d records committed: %v", n, want, err)
+			case <-ctx.Done():
+				t.Fatalf("%d of %d records committed in time", n, want)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	waitOffsets(int64(len(v1)))
+	// Another process evolves the table the way a v2 payload does.
+	if err := other.Evolve(ctx, []iceberg.Change{
+		{Kind: iceberg.AddColumn, Name: "channel", Type: iceberggo.PrimitiveTypes.String},
+		{Kind: iceberg.AddColumn, Name: "fee_bps", Type: iceberggo.PrimitiveTypes.Int32},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := devstack.Produce(ctx, e.stack.Brokers, "payments.transactions", v3); err != nil {
+		t.Fatal(err)
+	}
+	waitOffsets(int64(len(v1) + len(v3)))
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+	if f, ok := other.Schema().FindFieldByName("fee_bps"); !ok || !f.Type.Equals(iceberggo.PrimitiveTypes.Int64) {
+		t.Errorf("fee_bps is %v, want long", f.Type)
+	}
+	rows := tableRows(t, w)
+	if len(rows) != len(v1)+len(v3) {
+		t.Errorf("%d rows, want %d", len(rows), len(v1)+len(v3))
+	}
+	for _, ev := range append(v1, v3...) {
+		for k, want := range expectStrings(ev) {
+			if got := rows[ev.TransactionID][k]; got != want {
+				t.Errorf("%s: %s = %q, want %q", ev.TransactionID, k, got, want)
+				break
+			}
+		}
+	}
+}

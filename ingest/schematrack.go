@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -39,9 +40,7 @@ func (s *schemaTracker) appender(ctx context.Context, ps *schema.Schema, b *batc
 	}
 	changes, err := schema.Plan(s.w.Schema(), ps, s.matchOptions()...)
 	if err != nil {
-		s.appenders[ps.ID] = appenderEntry{err: err}
-		s.log.Warn("incompatible writer schema", "schema_id", ps.ID, "class", ClassIncompatibleSchema, "err", err)
-		return nil, err
+		return nil, s.incompatible(ps, err)
 	}
 	stale := !b.cur.full.Equal(s.w.ArrowSchema()) // another writer evolved the table
 	if len(changes) > 0 || stale {
@@ -53,11 +52,21 @@ func (s *schemaTracker) appender(ctx context.Context, ps *schema.Schema, b *batc
 		if len(changes) > 0 {
 			// Evolve is idempotent against the table it reloads: a retry
 			// after an outage finds its change there.
-			err := s.retry.do(ctx, "evolve the table", func(int) error { return s.w.Evolve(ctx, toWriterChanges(changes)) })
+			var applied schema.Changes
+			err := s.retry.do(ctx, "evolve the table", func(int) error {
+				var err error
+				applied, err = s.evolve(ctx, ps)
+				return err
+			})
+			if inc, ok := errors.AsType[incompatibleNow](err); ok {
+				return nil, s.incompatible(ps, inc.err)
+			}
 			if err != nil {
 				return nil, fatal{fmt.Errorf("evolving the table for schema %d: %w", ps.ID, err)}
 			}
-			s.log.Info("table schema evolved", "schema_id", ps.ID, "changes", changes.String())
+			if len(applied) > 0 {
+				s.log.Info("table schema evolved", "schema_id", ps.ID, "changes", applied.String())
+			}
 		}
 		b.rebuild(s.w.ArrowSchema())
 		clear(s.appenders)
@@ -69,6 +78,53 @@ func (s *schemaTracker) appender(ctx context.Context, ps *schema.Schema, b *batc
 	s.appenders[ps.ID] = appenderEntry{app: app}
 	s.opts.Observer.SchemaSeen(ps.ID)
 	return app, nil
+}
+
+// incompatible records that payload writer schema ps can never apply to
+// the table: its records are dead-lettered with err.
+func (s *schemaTracker) incompatible(ps *schema.Schema, err error) error {
+	s.appenders[ps.ID] = appenderEntry{err: err}
+	s.log.Warn("incompatible writer schema", "schema_id", ps.ID, "class", ClassIncompatibleSchema, "err", err)
+	return err
+}
+
+// maxReplans bounds how often evolve plans again after the table changed
+// under its plan; each time another process must have evolved the table
+// in between.
+const maxReplans = 3
+
+// incompatibleNow is a payload schema found incompatible with the table
+// as another process evolved it while this one was evolving it.
+type incompatibleNow struct{ err error }
+
+func (e incompatibleNow) Error() string { return e.err.Error() }
+
+// evolve plans ps against the table's schema and applies the plan,
+// returning what it applied (nothing if the table had it all). The table
+// this process knows may be behind: another process may have evolved it
+// since, for example to fee_bps int where ps has fee_bps long. Planned
+// against the old table, "add fee_bps long" is then refused by Evolve,
+// which checks each change against the table it reloads; evolve plans
+// again against that table ("widen fee_bps to long") and applies that.
+func (s *schemaTracker) evolve(ctx context.Context, ps *schema.Schema) (schema.Changes, error) {
+	for replans := 0; ; replans++ {
+		base := s.w.Schema()
+		changes, err := schema.Plan(base, ps, s.matchOptions()...)
+		if err != nil {
+			return nil, incompatibleNow{err}
+		}
+		if len(changes) == 0 {
+			return nil, nil
+		}
+		err = s.w.Evolve(ctx, toWriterChanges(changes))
+		if err == nil {
+			return changes, nil
+		}
+		if !errors.Is(err, iceberg.ErrEvolve) || s.w.Schema().ID == base.ID || replans == maxReplans {
+			return nil, err
+		}
+		s.log.Info("the table was evolved by another writer meanwhile: planning again", "schema_id", ps.ID, "table_schema_id", s.w.Schema().ID)
+	}
 }
 
 // matchOptions passes the table's name mapping (former names of renamed
