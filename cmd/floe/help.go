@@ -29,7 +29,7 @@ var helpGroups = []struct {
 	{"Compaction and maintenance", []string{"compact-every", "target-file-size", "expire-keep-last", "expire-older-than", "orphan-older-than"}},
 	{"Backfill range", []string{"from", "to"}},
 	{"Mode", []string{"dry-run", "progress"}},
-	{"Observability", []string{"http", "log-level", "log-format"}},
+	{"Observability", []string{"http", "log-level", "log-format", "cpuprofile"}},
 	{"Other", nil},
 }
 

@@ -75,8 +75,9 @@ func TestProduceThenRunOnPostgresAndS3(t *testing.T) {
 	defer stop()
 	var stderr lockedBuffer
 	done := make(chan error, 1)
+	profile := filepath.Join(dir, "run.pprof")
 	go func() {
-		done <- cmdRun(runCtx, []string{
+		done <- cmdRun(runCtx, []string{"--cpuprofile", profile,
 			"--brokers", st.BrokersString(), "--registry-url", st.RegistryURL, "--keyring", keyring,
 			"--catalog", catURI, "--warehouse", "s3://lake/warehouse",
 			"--s3-endpoint", s3.Endpoint, "--s3-region", "us-east-1", "--s3-access-key-id", s3.AccessKeyID,
@@ -117,6 +118,10 @@ func TestProduceThenRunOnPostgresAndS3(t *testing.T) {
 	}
 	if parquet == 0 {
 		t.Fatal("no Parquet data files in the bucket")
+	}
+	// --cpuprofile: a pprof profile (gzipped protocol buffer) written on stop.
+	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("--cpuprofile %s: %d bytes, %v; want a gzipped pprof profile", profile, len(b), err)
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := defaultConfig()
+	var cpuProfile string
 	opts := append(cfg.runOptions(),
+		stringOpt("cpuprofile", "write a CPU profile of the whole run (ingest, compaction, maintenance) to this file when floe run stops", &cpuProfile),
 		stringOpt("commit-mode", "self: every process commits its own snapshots; coordinated: every process writes its data files and the process holding partition 0 commits all of them in one snapshot per --trigger (many processes on one table)", &cfg.CommitMode),
 		stringOpt("control-topic", "coordinated commit mode: the control topic workers and the coordinator talk over (default <topic>.floe-control; created with one partition if missing)", &cfg.ControlTopic),
 	)
@@ -39,6 +41,13 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	logConfig(log, opts)
 	applyMemoryLimit(cfg.MemoryLimit, getenv, log)
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop(log)
+	}
 
 	props, err := cfg.Storage.props(getenv)
 	if err != nil {
