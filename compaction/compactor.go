@@ -28,6 +28,9 @@ type Compactor struct {
 
 	runMu sync.Mutex  // one run at a time
 	cands *candidates // the rewrite's incremental view; guarded by runMu
+	// orphansAt is when orphan removal last completed (zero: never in
+	// this Compactor); guarded by runMu.
+	orphansAt time.Time
 
 	mu    sync.Mutex // guards stats
 	stats Stats
@@ -101,6 +104,9 @@ type Report struct {
 	OrphanBytes    int64
 	OrphansRemoved int
 	OrphansKept    int
+	// OrphansSwept is true when this run looked for orphan files (the
+	// first run, then once per Options.OrphansEvery).
+	OrphansSwept bool
 
 	ManifestsBefore, ManifestsAfter int
 	// ManifestMergeDeferred: every merge attempt met a concurrent commit;
@@ -184,7 +190,14 @@ func (c *Compactor) RunOnce(ctx context.Context) (Report, error) {
 	step(c.opts.SkipManifests, "merge manifests", c.mergeManifests)
 	step(c.opts.SkipRewrite, "rewrite", c.rewrite)
 	step(c.opts.SkipExpire, "expire snapshots", c.expire)
-	step(c.opts.SkipOrphans, "orphan files", c.orphans)
+	if !c.opts.SkipOrphans && (c.orphansAt.IsZero() || start.Sub(c.orphansAt) >= c.opts.OrphansEvery) {
+		n := len(errs)
+		step(false, "orphan files", c.orphans)
+		if len(errs) == n && ctx.Err() == nil {
+			c.orphansAt = start
+		}
+		rep.OrphansSwept = true
+	}
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, err)
 	}

@@ -128,8 +128,10 @@ func TestCompactionWhileIngesting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := time.Now()
 	exp := newCompactor(t, e, compaction.Options{SkipRewrite: true, SkipManifests: true,
-		ExpireKeepLast: 2, ExpireOlderThan: time.Nanosecond, OrphanOlderThan: time.Hour})
+		ExpireKeepLast: 2, ExpireOlderThan: time.Nanosecond, OrphanOlderThan: time.Hour,
+		Now: func() time.Time { return clock }})
 	agePastWindow(t, tbl.Location()) // every file existing now is 2 hours old
 	planted := filepath.Join(strings.TrimPrefix(tbl.Location(), "file://"), "data", "planted-orphan.parquet")
 	if err := os.WriteFile(planted, []byte("not referenced"), 0o644); err != nil {
@@ -166,6 +168,33 @@ func TestCompactionWhileIngesting(t *testing.T) {
 	for tp, n := range offsetsBefore {
 		if offsetsAfter[tp] != n {
 			t.Fatalf("offsets after expiry %v, before %v", offsetsAfter, offsetsBefore)
+		}
+	}
+	// Orphan removal runs in the first run and then once per OrphansEvery
+	// (default 1h): an orphan planted now stays through a run a minute
+	// later and goes in the run an hour after the first.
+	if !rep3.OrphansSwept {
+		t.Fatal("the compactor's first run did not look for orphans")
+	}
+	planted2 := planted + ".2"
+	if err := os.WriteFile(planted2, []byte("not referenced"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(planted2, old2h, old2h); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		after time.Duration
+		swept bool
+	}{{time.Minute, false}, {compaction.DefaultOrphansEvery, true}} {
+		clock = clock.Add(step.after)
+		rep, err := exp.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, statErr := os.Stat(planted2)
+		if rep.OrphansSwept != step.swept || os.IsNotExist(statErr) != step.swept {
+			t.Fatalf("run %s later: swept %v (want %v), planted orphan removed %v", step.after, rep.OrphansSwept, step.swept, os.IsNotExist(statErr))
 		}
 	}
 	st := comp.Stats()

@@ -16,6 +16,7 @@ const (
 	DefaultExpireKeepLast   = 100
 	DefaultExpireOlderThan  = 10 * time.Minute
 	DefaultOrphanOlderThan  = 24 * time.Hour
+	DefaultOrphansEvery     = time.Hour
 	DefaultManifestMergeMin = 32
 	DefaultMaxAttempts      = 10
 	// DefaultMaxRunFiles and DefaultMaxRunBytes bound one run's rewrite.
@@ -52,6 +53,14 @@ type Options struct {
 	// OrphanOlderThan: unreferenced files younger than this are never
 	// deleted (default 24h, at least MinOrphanOlderThan).
 	OrphanOlderThan time.Duration
+	// OrphansEvery: orphan removal runs in a compactor's first run and
+	// then at most once per this interval (default 1h). It lists the table
+	// location and reads every manifest of every snapshot kept, so running
+	// it every compaction interval costs the most of any step on a table
+	// with a steady stream (10% of floe run's CPU in a coarse soak at a 30 s
+	// interval) while freeing nothing sooner than the safety window allows:
+	// an orphan waits at most OrphanOlderThan + OrphansEvery.
+	OrphansEvery time.Duration
 	// ManifestMergeMin: manifests are merged when the current snapshot has
 	// more than this many (default 32).
 	ManifestMergeMin int
@@ -133,6 +142,9 @@ func (o *Options) ensureDefaults() {
 	if o.OrphanOlderThan == 0 {
 		o.OrphanOlderThan = DefaultOrphanOlderThan
 	}
+	if o.OrphansEvery == 0 {
+		o.OrphansEvery = DefaultOrphansEvery
+	}
 	if o.ManifestMergeMin == 0 {
 		o.ManifestMergeMin = DefaultManifestMergeMin
 	}
@@ -176,6 +188,9 @@ func (o *Options) validate() error {
 	if o.OrphanOlderThan < MinOrphanOlderThan {
 		errs = append(errs, fmt.Errorf("orphan older-than %s: must be at least %s so commits in flight keep their files",
 			o.OrphanOlderThan, MinOrphanOlderThan))
+	}
+	if o.OrphansEvery < 0 {
+		errs = append(errs, fmt.Errorf("orphans every %s: must not be negative", o.OrphansEvery))
 	}
 	if o.ManifestMergeMin < 2 {
 		errs = append(errs, fmt.Errorf("manifest merge minimum %d: must be at least 2", o.ManifestMergeMin))

@@ -26,7 +26,7 @@ var helpGroups = []struct {
 		"max-buffer-bytes", "max-record-bytes", "memory-limit", "shutdown-timeout", "outage-timeout",
 		"commit-mode", "control-topic"}},
 	{"Errors and dead letters", []string{"on-error", "on-incompatible-schema", "dlq", "dlq-topic", "dlq-table"}},
-	{"Compaction and maintenance", []string{"compact-every", "target-file-size", "expire-keep-last", "expire-older-than", "orphan-older-than"}},
+	{"Compaction and maintenance", []string{"compact-every", "target-file-size", "expire-keep-last", "expire-older-than", "orphan-older-than", "orphans-every"}},
 	{"Backfill range", []string{"from", "to"}},
 	{"Mode", []string{"dry-run", "progress"}},
 	{"Observability", []string{"http", "log-level", "log-format", "cpuprofile"}},

@@ -23,6 +23,7 @@ type tableConfig struct {
 	ExpireKeepLast  int64
 	ExpireOlderThan time.Duration
 	OrphanOlderThan time.Duration
+	OrphansEvery    time.Duration
 }
 
 func defaultTableConfig() tableConfig { return tableConfig{AutoCreate: true} }
@@ -42,6 +43,7 @@ func (t *tableConfig) options() []option {
 		intOpt("expire-keep-last", fmt.Sprintf("snapshots the compactor always keeps (0: the table's history.expire.min-snapshots-to-keep, else %d)", compaction.DefaultExpireKeepLast), &t.ExpireKeepLast),
 		durationOpt("expire-older-than", fmt.Sprintf("older snapshots beyond --expire-keep-last are expired (0: the table's history.expire.max-snapshot-age-ms, else %s)", compaction.DefaultExpireOlderThan), &t.ExpireOlderThan),
 		durationOpt("orphan-older-than", fmt.Sprintf("unreferenced files younger than this are never deleted (0: %s; at least %s)", compaction.DefaultOrphanOlderThan, compaction.MinOrphanOlderThan), &t.OrphanOlderThan),
+		durationOpt("orphans-every", fmt.Sprintf("the compactor looks for orphan files in its first run and then at most this often (0: %s); each look lists the table location and reads every manifest", compaction.DefaultOrphansEvery), &t.OrphansEvery),
 	}
 }
 
@@ -55,6 +57,9 @@ func (t *tableConfig) validate() error {
 	}
 	if t.OrphanOlderThan != 0 && t.OrphanOlderThan < compaction.MinOrphanOlderThan {
 		errs = append(errs, fmt.Errorf("--orphan-older-than: must be at least %s so commits in flight keep their files, got %s", compaction.MinOrphanOlderThan, t.OrphanOlderThan))
+	}
+	if t.OrphansEvery < 0 {
+		errs = append(errs, fmt.Errorf("--orphans-every: must not be negative, got %s", t.OrphansEvery))
 	}
 	return errors.Join(errs...)
 }
@@ -77,6 +82,7 @@ func (t *tableConfig) compactionOptions(targetFileSize int64) compaction.Options
 	return compaction.Options{
 		TargetFileSize: targetFileSize, ExpireKeepLast: int(t.ExpireKeepLast),
 		ExpireOlderThan: t.ExpireOlderThan, OrphanOlderThan: t.OrphanOlderThan,
+		OrphansEvery: t.OrphansEvery,
 	}
 }
 
