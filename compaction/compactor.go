@@ -31,6 +31,11 @@ type Compactor struct {
 	// orphansAt is when orphan removal last completed (zero: never in
 	// this Compactor); guarded by runMu.
 	orphansAt time.Time
+	// planned and plannedSeq: the rewrite has planned before, on the table
+	// at that last sequence number (Tiered planning when data was appended
+	// since); guarded by runMu.
+	planned    bool
+	plannedSeq int64
 
 	mu    sync.Mutex // guards stats
 	stats Stats
@@ -81,6 +86,9 @@ type Report struct {
 	// bounds (MaxRunFiles, MaxRunBytes); GroupsSkipped have a file whose
 	// columns do not map onto the table's schema.
 	GroupsDeferred, GroupsSkipped int
+	// Tiered is true when the rewrite planned size-tiered merges
+	// (PlanOptions.Tiered): data was appended since its previous run.
+	Tiered bool
 	// ManifestsRead counts the manifests the rewrite read to plan (those
 	// new since its previous run).
 	ManifestsRead int

@@ -36,6 +36,48 @@ type PlanOptions struct {
 	// MinInputFiles is the fewest files worth rewriting together
 	// (default 2): a group of one file would only copy it.
 	MinInputFiles int
+	// Tiered plans for a table that data keeps arriving in: a partition's
+	// small files are merged only as far as tierPick allows (a file joins
+	// a merge while it is at most TierRatio times the bytes merged with
+	// it, or while the partition would otherwise keep more than
+	// TierMaxFiles files), so a run reads about what arrived since the
+	// last one instead of every partition's whole small output again.
+	// Without it every small file of a partition is merged (the table is
+	// quiet: the result is one file per partition).
+	Tiered bool
+}
+
+// Size-tiered merging (PlanOptions.Tiered). With a 30 s interval the
+// bytes a run rewrites per byte that arrived were, in a model of one
+// partition (one new file per run): always merging 5.5 after 10 runs, 60
+// after an hour, 1,440 after a day; tiered with these values 3.4, 7.0 and
+// 12.6, with at most TierMaxFiles files per partition while data arrives.
+const (
+	TierRatio    = 4
+	TierMaxFiles = 4
+)
+
+// tierPick chooses which of one partition's small files to merge into an
+// output that already holds acc bytes (the partition's share of new coarse
+// rows; 0 when the output is made of these files alone). Smallest first, a
+// file is taken while it is at most TierRatio times the bytes taken so
+// far, or while leaving it would leave the partition more than
+// TierMaxFiles files (those not taken, plus the output).
+func tierPick(files []FileInfo, acc int64) (take, leave []FileInfo) {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b FileInfo) int {
+		return cmp.Or(cmp.Compare(a.SizeBytes, b.SizeBytes), cmp.Compare(a.Path, b.Path))
+	})
+	for i, f := range sorted {
+		left := len(sorted) - i // not taken so far, f included
+		if acc == 0 || f.SizeBytes <= TierRatio*acc || left+1 > TierMaxFiles {
+			take = append(take, f)
+			acc += f.SizeBytes
+			continue
+		}
+		leave = append(leave, f)
+	}
+	return take, leave
 }
 
 // DefaultTargetFileSize is the default size compacted files aim at.
@@ -114,6 +156,9 @@ func (p Plan) String() string {
 // their own (Group.Coarse, first in the plan) that also take the small
 // default-spec files of the same coarse partition (FileInfo.Parent) within
 // the target size.
+//
+// With Tiered, only the small files tierPick chooses in each partition are
+// planned; the others are left for a later run (SkippedSmallFiles).
 func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	opts = opts.withDefaults()
 
@@ -125,8 +170,9 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	// into groups of at most the target size. The first group of a
 	// currency also takes the small default-spec files of that currency
 	// while it stays within the target size, whole default partitions at
-	// a time, smallest first: their rewrite then leaves one file per
-	// (currency, merchant) partition. Partitions that do not fit are
+	// a time (with Tiered, the files tierPick chooses of each), smallest
+	// first: their rewrite then leaves one file per (currency, merchant)
+	// partition (with Tiered, a few). Partitions that do not fit are
 	// planned as usual below (and get the coarse group's output beside
 	// them).
 	coarse := make(map[key][]FileInfo)
@@ -164,7 +210,10 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	slices.SortFunc(ckeys, func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
 	})
-	var coarseGroups []Group
+	var (
+		coarseGroups []Group
+		plan         Plan
+	)
 	for _, k := range ckeys {
 		for i, bin := range binPack(coarse[k], opts.TargetFileSize) {
 			g := Group{SpecID: k.spec, Partition: k.part, Files: bin, Coarse: true}
@@ -179,7 +228,18 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 					bytes int64
 				}
 				var parts []part
+				// The new rows of one default partition, roughly: the
+				// bin's coarse bytes shared by the partitions it has.
+				share := g.InputBytes / int64(max(1, len(mergeable[k])))
 				for name, fs := range mergeable[k] {
+					if opts.Tiered {
+						var left []FileInfo
+						fs, left = tierPick(fs, max(1, share))
+						plan.SkippedSmallFiles += len(left)
+						if len(fs) == 0 {
+							continue
+						}
+					}
 					p := part{name: name, files: fs}
 					for _, f := range fs {
 						p.bytes += f.SizeBytes
@@ -215,7 +275,7 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	slices.SortFunc(keys, func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.spec, b.spec), cmp.Compare(a.part, b.part))
 	})
-	plan := Plan{Partitions: len(keys) + len(ckeys)}
+	plan.Partitions = len(keys) + len(ckeys)
 	for _, g := range coarseGroups {
 		plan.Groups = append(plan.Groups, g)
 		plan.InputFiles += len(g.Files)
@@ -228,6 +288,14 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 			if f.SizeBytes < opts.SmallFileThreshold {
 				small = append(small, f)
 			}
+		}
+		if opts.Tiered {
+			var left []FileInfo
+			small, left = tierPick(small, 0)
+			if len(small) < opts.MinInputFiles {
+				small, left = nil, append(left, small...)
+			}
+			plan.SkippedSmallFiles += len(left)
 		}
 		for _, bin := range binPack(small, opts.TargetFileSize) {
 			if len(bin) < opts.MinInputFiles {

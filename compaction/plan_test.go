@@ -15,7 +15,8 @@ import (
 // TestMakePlan runs the cases of testdata/plan/*.txt. A case is:
 //
 //	=== name
-//	options target=100 threshold=50 min=2     (optional; 0 = default)
+//	options target=100 threshold=50 min=2     (optional; 0 = default;
+//	                                           tiered=true: PlanOptions.Tiered)
 //	file PATH spec=0 part=P size=N            (any number; coarse=true
 //	                                           marks a coarse-spec file,
 //	                                           parent=P its currency)
@@ -122,6 +123,7 @@ func parsePlanLine(t *testing.T, path string, n int, line string, c *planCase) {
 	case "options":
 		c.opts = compaction.PlanOptions{
 			TargetFileSize: num("target"), SmallFileThreshold: num("threshold"), MinInputFiles: int(num("min")),
+			Tiered: kv["tiered"] == "true",
 		}
 	case "file":
 		if len(fields) < 2 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -17,6 +18,22 @@ import (
 
 	"github.com/floe-io/floe/iceberg"
 )
+
+// appendedSince reports whether data files were appended to tbl after
+// sequence number seq (by ingest: the compactor's own commits replace).
+// The compactor then plans Tiered: data keeps arriving, and merging every
+// partition's whole output again each run would cost more with every run.
+func appendedSince(tbl *table.Table, seq int64) bool {
+	for _, s := range tbl.Metadata().Snapshots() {
+		if s.SequenceNumber <= seq || s.Summary == nil || s.Summary.Operation != table.OpAppend {
+			continue
+		}
+		if n, err := strconv.Atoi(s.Summary.Properties["added-data-files"]); err == nil && n > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // staged is one group rewritten but not yet committed.
 type staged struct {
@@ -47,7 +64,10 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 		return err
 	}
 	rep.ManifestsRead = c.cands.read
-	full := MakePlan(files, c.opts.planOptions())
+	popts := c.opts.planOptions()
+	popts.Tiered = c.planned && appendedSince(tbl, c.plannedSeq)
+	c.planned, c.plannedSeq, rep.Tiered = true, tbl.Metadata().LastSequenceNumber(), popts.Tiered
+	full := MakePlan(files, popts)
 	plan, deferred := Bound(full, c.opts.MaxRunFiles, c.opts.MaxRunBytes)
 	rep.Plan, rep.GroupsDeferred = plan, deferred
 	if c.opts.DryRun || len(plan.Groups) == 0 {
