@@ -53,6 +53,6 @@ func TestTieredWhileAppending(t *testing.T) {
 	commit(10, 1000)
 	run(false, 1) // the compactor's first run: everything merges
 	commit(2, 1)
-	run(true, 2) // the two fresh files merge; the 10,000-row output stays
+	run(true, 2)  // the two fresh files merge; the 10,000-row output stays
 	run(false, 1) // nothing appended since: one file per partition
 }
