@@ -27,10 +27,16 @@ var errSchema = errors.New("data file schema does not map onto the table schema"
 // piece rather than through positioned reads.
 const smallRead = 4 << 20
 
+// pqarrowOnly turns readFlat off: every file is read through pqarrow
+// (tests compare the two).
+var pqarrowOnly bool
+
 // readDataFile reads one Parquet data file as a record of the table's Arrow
 // schema target: columns are matched by Iceberg field id, a column the file
 // lacks (added to the table later) is null, a narrower type (an evolved
-// int to long, float to double, wider decimal) is cast.
+// int to long, float to double, wider decimal) is cast. Files of flat
+// primitive columns (what floe and most writers produce for the payments
+// table) are read by readFlat, others through pqarrow.
 func readDataFile(ctx context.Context, fsys iceio.IO, path string, size int64, target *arrow.Schema, mem memory.Allocator) (arrow.RecordBatch, error) {
 	f, err := fsys.Open(path)
 	if err != nil {
@@ -44,6 +50,22 @@ func readDataFile(ctx context.Context, fsys iceio.IO, path string, size int64, t
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
 		src = bytes.NewReader(buf)
+	}
+	if !pqarrowOnly {
+		// Page buffers from pagePool: readFlat closes each column
+		// reader, which gives them back.
+		pf, err := file.NewParquetReader(src, file.WithReadProps(parquet.NewReaderProperties(pagePool)))
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		rec, err := readFlat(pf, target, mem)
+		pf.Close()
+		if !errors.Is(err, errNotFlat) {
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", path, err)
+			}
+			return rec, nil
+		}
 	}
 	pf, err := file.NewParquetReader(src)
 	if err != nil {
