@@ -7,6 +7,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/compaction"
 	"github.com/floe-io/floe/iceberg"
@@ -29,15 +31,7 @@ func TestReadFlatMatchesPqarrow(t *testing.T) {
 			}
 		}
 	}
-	tbl := e.Load(ident)
-	fs, err := tbl.FS(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, err := iceberg.TableArrowSchema(tbl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl, fs, target := dataFiles(t, e)
 	// The evolved target: _kafka_partition (int) read as long, and a
 	// column the files do not have.
 	fields := target.Fields()
@@ -103,15 +97,7 @@ func BenchmarkReadDataFile(b *testing.B) {
 	if _, err := f.commit(ctx, 1, 75); err != nil {
 		b.Fatal(err)
 	}
-	tbl := e.Load(ident)
-	fs, err := tbl.FS(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	target, err := iceberg.TableArrowSchema(tbl)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl, fs, target := dataFiles(b, e)
 	tasks, err := tbl.Scan().PlanFiles(ctx)
 	if err != nil || len(tasks) != 1 {
 		b.Fatalf("%d files, %v", len(tasks), err)
@@ -128,4 +114,19 @@ func BenchmarkReadDataFile(b *testing.B) {
 			}
 		})
 	}
+}
+
+// dataFiles is the table ident of e, its file IO and its Arrow schema.
+func dataFiles(tb testing.TB, e *tabletest.Env) (*table.Table, iceio.IO, *arrow.Schema) {
+	tb.Helper()
+	tbl := e.Load(ident)
+	fs, err := tbl.FS(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	target, err := iceberg.TableArrowSchema(tbl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tbl, fs, target
 }
