@@ -249,7 +249,7 @@ func startCompactor(ctx context.Context, cfg *Config, a *assembled, m *telemetry
 				return
 			}
 			log.Info("compaction", "files_rewritten", r.FilesRewritten, "files_written", r.FilesWritten,
-				"duration_ms", r.Duration.Milliseconds(),
+				"duration_ms", r.Duration.Milliseconds(), "tiered", r.Tiered, "small_files_left", r.Plan.SkippedSmallFiles,
 				"conflicts", r.Conflicts, "groups_given_up", r.GroupsGivenUp,
 				"snapshots_expired", r.SnapshotsExpired, "orphans_removed", len(r.Orphans))
 		})
