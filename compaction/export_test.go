@@ -40,3 +40,12 @@ func ReadFlat(fsys iceio.IO, path string, target *arrow.Schema) (arrow.RecordBat
 	defer pf.Close()
 	return readFlat(pf, target, memory.DefaultAllocator)
 }
+
+// SetSmallRead sets the size up to which data files are read into memory
+// in one piece (larger ones through positioned reads); the returned
+// function restores it.
+func SetSmallRead(n int64) (restore func()) {
+	old := smallRead
+	smallRead = n
+	return func() { smallRead = old }
+}

@@ -25,7 +25,7 @@ var errSchema = errors.New("data file schema does not map onto the table schema"
 
 // smallRead is the size up to which a data file is read into memory in one
 // piece rather than through positioned reads.
-const smallRead = 4 << 20
+var smallRead int64 = 4 << 20
 
 // pqarrowOnly turns readFlat off: every file is read through pqarrow
 // (tests compare the two).
@@ -58,8 +58,8 @@ func readDataFile(ctx context.Context, fsys iceio.IO, path string, size int64, t
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
+		// Not pf.Close: it would close f, which pqarrow may still read.
 		rec, err := readFlat(pf, target, mem)
-		pf.Close()
 		if !errors.Is(err, errNotFlat) {
 			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", path, err)

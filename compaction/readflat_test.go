@@ -2,7 +2,6 @@ package compaction_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -44,6 +43,14 @@ func TestReadFlatMatchesPqarrow(t *testing.T) {
 	if !widened {
 		t.Fatal("no _kafka_partition column to widen")
 	}
+	// A target readFlat leaves to pqarrow: _kafka_offset (long) as double.
+	odd := target.Fields()
+	for i, f := range odd {
+		if f.Name == "_kafka_offset" {
+			odd[i].Type = arrow.PrimitiveTypes.Float64
+		}
+	}
+	asDouble := arrow.NewSchema(odd, nil)
 	md := arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"9999"})
 	evolved := arrow.NewSchema(append(fields, arrow.Field{Name: "added_later", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: md}), nil)
 
@@ -54,8 +61,12 @@ func TestReadFlatMatchesPqarrow(t *testing.T) {
 	if len(tasks) < 60 {
 		t.Fatalf("%d data files, want at least 60", len(tasks))
 	}
-	for _, task := range tasks {
+	t.Cleanup(compaction.SetSmallRead(4 << 20)) // puts the default back at the end
+	for i, task := range tasks {
 		path, size := task.File.FilePath(), task.File.FileSizeBytes()
+		// Every other file through positioned reads (as files over 4 MiB
+		// are read) instead of from memory.
+		compaction.SetSmallRead(int64(4<<20) * int64(1-i%2))
 		for _, sc := range []*arrow.Schema{target, evolved} {
 			flat, err := compaction.ReadFlat(fs, path, sc)
 			if err != nil {
@@ -72,16 +83,34 @@ func TestReadFlatMatchesPqarrow(t *testing.T) {
 			if !array.RecordEqual(flat, viaPq) || !array.RecordEqual(viaFlat, viaPq) {
 				t.Fatalf("%s: readFlat and pqarrow differ:\n%v\nvs\n%v", path, flat, viaPq)
 			}
-			if viaPq.NumRows() != 40 {
-				t.Fatalf("%s: %d rows, want 40", path, viaPq.NumRows())
+			rows := task.File.Count()
+			if viaPq.NumRows() != rows {
+				t.Fatalf("%s: %d rows, want %d", path, viaPq.NumRows(), rows)
 			}
-			if sc == evolved && strings.Count(viaPq.Column(int(viaPq.NumCols())-1).String(), "(null)") != 40 {
+			if sc == evolved && viaPq.Column(int(viaPq.NumCols())-1).NullN() != int(rows) {
 				t.Fatalf("%s: the added column is not all null", path)
 			}
 			flat.Release()
 			viaFlat.Release()
 			viaPq.Release()
 		}
+		// readFlat declines; pqarrow reads the same source after it.
+		if _, err := compaction.ReadFlat(fs, path, asDouble); err == nil {
+			t.Fatalf("%s: readFlat read a long column as double", path)
+		}
+		fallback, err := compaction.ReadDataFile(ctx, fs, path, size, asDouble, false)
+		if err != nil {
+			t.Fatalf("%s: after readFlat declined: %v", path, err)
+		}
+		viaPq, err := compaction.ReadDataFile(ctx, fs, path, size, asDouble, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !array.RecordEqual(fallback, viaPq) {
+			t.Fatalf("%s: the fallback read differs from pqarrow's", path)
+		}
+		fallback.Release()
+		viaPq.Release()
 	}
 }
 
