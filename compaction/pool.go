@@ -24,7 +24,7 @@ var pagePool = &pooledAllocator{}
 
 func (p *pooledAllocator) Allocate(size int) []byte {
 	if size <= 0 {
-		return make([]byte, 0, poolAlign)
+		return make([]byte, 0, poolAlign+1) // not a size class: Free drops it
 	}
 	class := bits.Len(uint(size - 1)) // 1<<class >= size
 	if class < len(p.classes) {
