@@ -180,3 +180,58 @@ func TestCoordinatedCommits(t *testing.T) {
 		}
 	}
 }
+
+// TestCoordinatedWithCompaction runs two `floe run --commit-mode
+// coordinated` processes with their compactors on (every 2 s) under a
+// steady stream: the coordinator's snapshots and the compactors' replace
+// snapshots interleave on one table, and every valid event is in it
+// exactly once, compacted.
+func TestCoordinatedWithCompaction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs child processes")
+	}
+	e := newProcEnv(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const group = "coordc"
+	stop := make(chan struct{})
+	produced := e.produceUntil(t, ctx, 78, 1_000_000, 1000, "crc-", stop)
+	children := make([]*child, 2)
+	for i := range children {
+		children[i] = startChild(t, e.runArgs(group, "--trigger", "300ms", "--log-format", "json", "--http", "",
+			"--instance-id", fmt.Sprintf("coordc-%d", i), "--compact-every", "2s", "--session-timeout", "3s",
+			"--commit-mode", "coordinated")...)
+		t.Cleanup(children[i].kill)
+	}
+	time.Sleep(12 * time.Second)
+	close(stop)
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	w := e.writer(t)
+	e.waitCaughtUp(t, w, group, e.endOffsets(t), 90*time.Second)
+	time.Sleep(5 * time.Second) // a compaction run or two after the load
+	for _, c := range children {
+		if err := c.stop(40 * time.Second); err != nil {
+			t.Errorf("a process exited with %v:\n%s", err, c.tail)
+		}
+	}
+	e.checkExactlyOnce(t, w)
+	if err := w.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var replaces, coordinated int
+	for _, s := range w.Table().Metadata().Snapshots() {
+		switch {
+		case s.Summary == nil:
+		case s.Summary.Operation == "replace":
+			replaces++
+		case s.Summary.Properties[iceberg.CommitIDsKey] != "":
+			coordinated++
+		}
+	}
+	if replaces == 0 || coordinated == 0 {
+		t.Fatalf("%d replace snapshots, %d coordinated ones: want both", replaces, coordinated)
+	}
+	t.Logf("%d coordinated snapshots, %d replace snapshots kept", coordinated, replaces)
+}
