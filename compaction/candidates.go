@@ -137,6 +137,7 @@ func (c *candidates) readManifest(fs iceio.IO, md table.Metadata, m iceberggo.Ma
 		fi := FileInfo{
 			Path: df.FilePath(), SpecID: df.SpecID(), Partition: key,
 			SizeBytes: df.FileSizeBytes(), Records: df.Count(), Coarse: isCoarse,
+			addedBy: e.SnapshotID(),
 		}
 		if c.coarse != nil && !isCoarse && df.SpecID() == int32(md.DefaultPartitionSpec()) {
 			fi.Parent = partitionKey(c.coarse, df)

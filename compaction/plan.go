@@ -24,6 +24,14 @@ type FileInfo struct {
 	// its partition rendered in the coarse spec (the Partition of the
 	// coarse files holding rows of the same currency); "" otherwise.
 	Parent string
+	// Fresh marks a file appended (by the ingest) since the compactor's
+	// previous plan. With PlanOptions.Tiered a partition holding a fresh
+	// file is merged size-tiered; one without is merged whole, so a
+	// partition the stream no longer reaches ends up in one file while
+	// others are still busy.
+	Fresh bool
+
+	addedBy int64 // the snapshot that added the file (Fresh is derived from it)
 }
 
 // PlanOptions tune Plan. Zero values take the defaults.
@@ -36,8 +44,9 @@ type PlanOptions struct {
 	// MinInputFiles is the fewest files worth rewriting together
 	// (default 2): a group of one file would only copy it.
 	MinInputFiles int
-	// Tiered plans for a table that data keeps arriving in: a partition's
-	// small files are merged only as far as tierPick allows (a file joins
+	// Tiered plans for a table that data keeps arriving in: the small
+	// files of a partition that has a Fresh file or takes new coarse rows
+	// are merged only as far as tierPick allows (a file joins
 	// a merge while it is at most TierRatio times the bytes merged with
 	// it, or while the partition would otherwise keep more than
 	// TierMaxFiles files), so a run reads about what arrived since the
@@ -157,8 +166,9 @@ func (p Plan) String() string {
 // default-spec files of the same coarse partition (FileInfo.Parent) within
 // the target size.
 //
-// With Tiered, only the small files tierPick chooses in each partition are
-// planned; the others are left for a later run (SkippedSmallFiles).
+// With Tiered, only the small files tierPick chooses in each partition
+// that has a Fresh file, or takes new coarse rows, are planned; the others
+// are left for a later run (SkippedSmallFiles).
 func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 	opts = opts.withDefaults()
 
@@ -289,7 +299,7 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 				small = append(small, f)
 			}
 		}
-		if opts.Tiered {
+		if opts.Tiered && slices.ContainsFunc(small, func(f FileInfo) bool { return f.Fresh }) {
 			var left []FileInfo
 			small, left = tierPick(small, 0)
 			if len(small) < opts.MinInputFiles {

@@ -19,7 +19,8 @@ import (
 //	                                           tiered=true: PlanOptions.Tiered)
 //	file PATH spec=0 part=P size=N            (any number; coarse=true
 //	                                           marks a coarse-spec file,
-//	                                           parent=P its currency)
+//	                                           parent=P its currency,
+//	                                           fresh=true a Fresh file)
 //	----
 //	expected output, as rendered by renderPlan
 //
@@ -131,7 +132,7 @@ func parsePlanLine(t *testing.T, path string, n int, line string, c *planCase) {
 		}
 		c.files = append(c.files, compaction.FileInfo{
 			Path: fields[1], SpecID: int32(num("spec")), Partition: kv["part"], SizeBytes: num("size"),
-			Coarse: kv["coarse"] == "true", Parent: kv["parent"],
+			Coarse: kv["coarse"] == "true", Parent: kv["parent"], Fresh: kv["fresh"] == "true",
 		})
 	default:
 		t.Fatalf("%s:%d: unknown directive %q", path, n, fields[0])

@@ -19,20 +19,25 @@ import (
 	"github.com/floe-io/floe/iceberg"
 )
 
-// appendedSince reports whether data files were appended to tbl after
-// sequence number seq (by ingest: the compactor's own commits replace).
-// The compactor then plans Tiered: data keeps arriving, and merging every
-// partition's whole output again each run would cost more with every run.
-func appendedSince(tbl *table.Table, seq int64) bool {
+// markFresh sets Fresh on the files added by an append snapshot after
+// sequence number seq (the ingest's; the compactor's own commits replace)
+// and reports whether there was any: the compactor then plans Tiered,
+// since data keeps arriving and merging every partition's whole output
+// again each run would cost more with every run.
+func markFresh(tbl *table.Table, files []FileInfo, seq int64) bool {
+	fresh := make(map[int64]struct{})
 	for _, s := range tbl.Metadata().Snapshots() {
 		if s.SequenceNumber <= seq || s.Summary == nil || s.Summary.Operation != table.OpAppend {
 			continue
 		}
 		if n, err := strconv.Atoi(s.Summary.Properties["added-data-files"]); err == nil && n > 0 {
-			return true
+			fresh[s.SnapshotID] = struct{}{}
 		}
 	}
-	return false
+	for i := range files {
+		_, files[i].Fresh = fresh[files[i].addedBy]
+	}
+	return len(fresh) > 0
 }
 
 // staged is one group rewritten but not yet committed.
@@ -65,7 +70,7 @@ func (c *Compactor) rewrite(ctx context.Context, rep *Report) error {
 	}
 	rep.ManifestsRead = c.cands.read
 	popts := c.opts.planOptions()
-	popts.Tiered = c.planned && appendedSince(tbl, c.plannedSeq)
+	popts.Tiered = c.planned && markFresh(tbl, files, c.plannedSeq)
 	c.planned, c.plannedSeq, rep.Tiered = true, tbl.Metadata().LastSequenceNumber(), popts.Tiered
 	full := MakePlan(files, popts)
 	plan, deferred := Bound(full, c.opts.MaxRunFiles, c.opts.MaxRunBytes)
