@@ -29,12 +29,13 @@ func TestTableFlags(t *testing.T) {
 		"--table-property", "comment=a=b,c",
 		"--table-property", "write.metadata.previous-versions-max=5",
 		"--auto-create=false", "--expire-keep-last", "7", "--expire-older-than", "10m", "--orphan-older-than", "2h",
+		"--orphans-every", "3h",
 	}, env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tc := cfg.Tables
-	if tc.AutoCreate || tc.ExpireKeepLast != 7 || tc.ExpireOlderThan != 10*time.Minute || tc.OrphanOlderThan != 2*time.Hour {
+	if tc.AutoCreate || tc.ExpireKeepLast != 7 || tc.ExpireOlderThan != 10*time.Minute || tc.OrphanOlderThan != 2*time.Hour || tc.OrphansEvery != 3*time.Hour {
 		t.Fatalf("parsed %+v", tc)
 	}
 	p := tc.CreateProperties()
@@ -48,7 +49,7 @@ func TestTableFlags(t *testing.T) {
 		}
 	}
 	o := tc.compactionOptions(64 << 20)
-	if o.ExpireKeepLast != 7 || o.ExpireOlderThan != 10*time.Minute || o.OrphanOlderThan != 2*time.Hour || o.TargetFileSize != 64<<20 {
+	if o.ExpireKeepLast != 7 || o.ExpireOlderThan != 10*time.Minute || o.OrphanOlderThan != 2*time.Hour || o.OrphansEvery != 3*time.Hour || o.TargetFileSize != 64<<20 {
 		t.Fatalf("compaction options %+v", o)
 	}
 	if !defaultConfig().Tables.AutoCreate {
@@ -60,6 +61,7 @@ func TestTableFlags(t *testing.T) {
 		{"--table-property", "=v"},
 		{"--orphan-older-than", "5m"},
 		{"--expire-keep-last", "-1"},
+		{"--orphans-every", "-1s"},
 	} {
 		c := defaultConfig()
 		_, err := load("floe run", c.runOptions(), args, func(string) string { return "" }, io.Discard)
