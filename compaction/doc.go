@@ -1,14 +1,18 @@
 // Package compaction keeps floe's tables fast to read and cheap to commit to
 // while ingestion goes on: it bin-packs small data files into files near a
 // target size, expires old snapshots without losing the offsets exactly-once
-// recovery resumes from, deletes orphan files and merges small manifests.
+// recovery resumes from, deletes orphan files (in its first run, then once
+// per OrphansEvery) and merges small manifests.
 //
 // Data enters as a catalog and a table identifier. The compactor keeps an
 // incremental view of the table's small files (candidates: only the
 // manifests new since its previous run are read), plans with the pure
-// function Plan (which files go together; no I/O), bounds each run
-// (MaxRunFiles, MaxRunBytes; the groups that remove the most files
-// first), rewrites each group with floe's data-file writer
+// function MakePlan (which files go together; no I/O; size-tiered in the
+// partitions that got data since the previous run, whole elsewhere),
+// bounds each run (MaxRunFiles, MaxRunBytes; the groups that remove the
+// most files first), reads the inputs (readFlat for flat primitive
+// columns, pqarrow otherwise), rewrites each group with floe's data-file
+// writer
 // (iceberg.WriteDataFiles, holding at most MemoryLimit of rows) and commits
 // a "replace" snapshot every CommitEveryFiles input files, built by floe
 // itself on format-version-2 tables (replace.go: only the manifests holding
