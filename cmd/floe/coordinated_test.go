@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/floe-io/floe/iceberg"
+	"github.com/floe-io/floe/internal/testserver"
 )
 
 // coordWatch follows the JSON log of coordinated children: who is the
@@ -183,14 +184,16 @@ func TestCoordinatedCommits(t *testing.T) {
 
 // TestCoordinatedWithCompaction runs two `floe run --commit-mode
 // coordinated` processes with their compactors on (every 2 s) under a
-// steady stream: the coordinator's snapshots and the compactors' replace
-// snapshots interleave on one table, and every valid event is in it
-// exactly once, compacted.
+// steady stream, on a PostgreSQL catalog: the coordinator's snapshots and
+// the compactors' replace snapshots interleave on one table, and every
+// valid event is in it exactly once.
 func TestCoordinatedWithCompaction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes")
 	}
+	pg := testserver.StartPostgres(t)
 	e := newProcEnv(t, 4)
+	e.cat = pg.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const group = "coordc"
