@@ -29,6 +29,11 @@ func TestReadFlatMatchesPqarrow(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// One file of 50,000 rows: several pages (20,000 rows each at most),
+		// several read batches.
+		if _, err := f.commit(ctx, 1, 50_000); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tbl, fs, target := dataFiles(t, e)
 	// The evolved target: _kafka_partition (int) read as long, and a
