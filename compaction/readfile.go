@@ -51,6 +51,8 @@ func readDataFile(ctx context.Context, fsys iceio.IO, path string, size int64, t
 		}
 		src = bytes.NewReader(buf)
 	}
+	// The footer, parsed once for both readers.
+	var footer []file.ReadOption
 	if !pqarrowOnly {
 		// Page buffers from pagePool: readFlat closes each column
 		// reader, which gives them back.
@@ -66,8 +68,9 @@ func readDataFile(ctx context.Context, fsys iceio.IO, path string, size int64, t
 			}
 			return rec, nil
 		}
+		footer = append(footer, file.WithMetadata(pf.MetaData()))
 	}
-	pf, err := file.NewParquetReader(src)
+	pf, err := file.NewParquetReader(src, footer...)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
