@@ -127,46 +127,46 @@ func flatReader(col *schema.Column, t arrow.DataType) func(file.ColumnChunkReade
 		if phys != parquet.Types.ByteArray || !(none || lt.Equals(schema.StringLogicalType{})) {
 			return nil
 		}
-		return byteArrays(func(b array.Builder, v []byte) { b.(*array.StringBuilder).BinaryBuilder.Append(v) })
+		return values[parquet.ByteArray, *file.ByteArrayColumnChunkReader](func(b *array.StringBuilder, v parquet.ByteArray) { b.BinaryBuilder.Append(v) })
 	case arrow.BINARY:
 		if phys != parquet.Types.ByteArray || !none {
 			return nil
 		}
-		return byteArrays(func(b array.Builder, v []byte) { b.(*array.BinaryBuilder).Append(v) })
+		return values[parquet.ByteArray, *file.ByteArrayColumnChunkReader](func(b *array.BinaryBuilder, v parquet.ByteArray) { b.Append(v) })
 	case arrow.BOOL:
 		if phys != parquet.Types.Boolean {
 			return nil
 		}
-		return values[bool, *file.BooleanColumnChunkReader](func(b array.Builder, v bool) { b.(*array.BooleanBuilder).Append(v) })
+		return values[bool, *file.BooleanColumnChunkReader](func(b *array.BooleanBuilder, v bool) { b.Append(v) })
 	case arrow.INT32:
 		if phys != parquet.Types.Int32 || !isInt(32) {
 			return nil
 		}
-		return values[int32, *file.Int32ColumnChunkReader](func(b array.Builder, v int32) { b.(*array.Int32Builder).Append(v) })
+		return values[int32, *file.Int32ColumnChunkReader](func(b *array.Int32Builder, v int32) { b.Append(v) })
 	case arrow.DATE32:
 		if phys != parquet.Types.Int32 || !lt.Equals(schema.DateLogicalType{}) {
 			return nil
 		}
-		return values[int32, *file.Int32ColumnChunkReader](func(b array.Builder, v int32) { b.(*array.Date32Builder).Append(arrow.Date32(v)) })
+		return values[int32, *file.Int32ColumnChunkReader](func(b *array.Date32Builder, v int32) { b.Append(arrow.Date32(v)) })
 	case arrow.INT64:
 		switch {
 		case phys == parquet.Types.Int64 && isInt(64):
-			return values[int64, *file.Int64ColumnChunkReader](func(b array.Builder, v int64) { b.(*array.Int64Builder).Append(v) })
+			return values[int64, *file.Int64ColumnChunkReader](func(b *array.Int64Builder, v int64) { b.Append(v) })
 		case phys == parquet.Types.Int32 && isInt(32): // an int column widened to long
-			return values[int32, *file.Int32ColumnChunkReader](func(b array.Builder, v int32) { b.(*array.Int64Builder).Append(int64(v)) })
+			return values[int32, *file.Int32ColumnChunkReader](func(b *array.Int64Builder, v int32) { b.Append(int64(v)) })
 		}
 		return nil
 	case arrow.FLOAT32:
 		if phys != parquet.Types.Float || !none {
 			return nil
 		}
-		return values[float32, *file.Float32ColumnChunkReader](func(b array.Builder, v float32) { b.(*array.Float32Builder).Append(v) })
+		return values[float32, *file.Float32ColumnChunkReader](func(b *array.Float32Builder, v float32) { b.Append(v) })
 	case arrow.FLOAT64:
 		switch {
 		case phys == parquet.Types.Double && none:
-			return values[float64, *file.Float64ColumnChunkReader](func(b array.Builder, v float64) { b.(*array.Float64Builder).Append(v) })
+			return values[float64, *file.Float64ColumnChunkReader](func(b *array.Float64Builder, v float64) { b.Append(v) })
 		case phys == parquet.Types.Float && none: // a float column widened to double
-			return values[float32, *file.Float32ColumnChunkReader](func(b array.Builder, v float32) { b.(*array.Float64Builder).Append(float64(v)) })
+			return values[float32, *file.Float32ColumnChunkReader](func(b *array.Float64Builder, v float32) { b.Append(float64(v)) })
 		}
 		return nil
 	case arrow.TIMESTAMP:
@@ -174,7 +174,7 @@ func flatReader(col *schema.Column, t arrow.DataType) func(file.ColumnChunkReade
 		if phys != parquet.Types.Int64 || !ok || tl.TimeUnit() != schema.TimeUnitMicros || t.(*arrow.TimestampType).Unit != arrow.Microsecond {
 			return nil
 		}
-		return values[int64, *file.Int64ColumnChunkReader](func(b array.Builder, v int64) { b.(*array.TimestampBuilder).Append(arrow.Timestamp(v)) })
+		return values[int64, *file.Int64ColumnChunkReader](func(b *array.TimestampBuilder, v int64) { b.Append(arrow.Timestamp(v)) })
 	case arrow.DECIMAL128:
 		dl, ok := lt.(schema.DecimalLogicalType)
 		dt := t.(*arrow.Decimal128Type)
@@ -183,17 +183,17 @@ func flatReader(col *schema.Column, t arrow.DataType) func(file.ColumnChunkReade
 		}
 		switch phys {
 		case parquet.Types.Int64:
-			return values[int64, *file.Int64ColumnChunkReader](func(b array.Builder, v int64) { b.(*array.Decimal128Builder).Append(decimal128.FromI64(v)) })
+			return values[int64, *file.Int64ColumnChunkReader](func(b *array.Decimal128Builder, v int64) { b.Append(decimal128.FromI64(v)) })
 		case parquet.Types.Int32:
-			return values[int32, *file.Int32ColumnChunkReader](func(b array.Builder, v int32) {
-				b.(*array.Decimal128Builder).Append(decimal128.FromI64(int64(v)))
+			return values[int32, *file.Int32ColumnChunkReader](func(b *array.Decimal128Builder, v int32) {
+				b.Append(decimal128.FromI64(int64(v)))
 			})
 		case parquet.Types.FixedLenByteArray: // iceberg-go's writer
 			if col.TypeLength() > 16 {
 				return nil
 			}
-			return values[parquet.FixedLenByteArray, *file.FixedLenByteArrayColumnChunkReader](func(b array.Builder, v parquet.FixedLenByteArray) {
-				b.(*array.Decimal128Builder).Append(decimalFromBigEndian(v))
+			return values[parquet.FixedLenByteArray, *file.FixedLenByteArrayColumnChunkReader](func(b *array.Decimal128Builder, v parquet.FixedLenByteArray) {
+				b.Append(decimalFromBigEndian(v))
 			})
 		}
 		return nil
@@ -219,13 +219,19 @@ type batchReader[T any] interface {
 	ReadBatch(batchSize int64, values []T, defLvls, repLvls []int16) (total int64, valuesRead int, err error)
 }
 
-// values reads rows values of a column whose reader is R into a builder:
-// a definition level below maxDef is a null.
-func values[T any, R batchReader[T]](add func(array.Builder, T)) func(file.ColumnChunkReader, int16, int64, array.Builder) error {
-	return func(cr file.ColumnChunkReader, maxDef int16, rows int64, b array.Builder) error {
+// values reads rows values of a column whose reader is R into a builder
+// of type B (asserted once per column, not per value): a definition level
+// below maxDef is a null. The builder copies each value before the next
+// batch reuses the page buffers.
+func values[T any, R batchReader[T], B array.Builder](add func(B, T)) func(file.ColumnChunkReader, int16, int64, array.Builder) error {
+	return func(cr file.ColumnChunkReader, maxDef int16, rows int64, ab array.Builder) error {
 		r, ok := cr.(R)
 		if !ok {
 			return fmt.Errorf("%w: column reader %T", errNotFlat, cr)
+		}
+		b, ok := ab.(B)
+		if !ok {
+			return fmt.Errorf("%w: builder %T", errNotFlat, ab)
 		}
 		buf := make([]T, min(rows, flatBatch))
 		var defs []int16
@@ -264,10 +270,4 @@ func values[T any, R batchReader[T]](add func(array.Builder, T)) func(file.Colum
 		}
 		return nil
 	}
-}
-
-// byteArrays is values for BYTE_ARRAY columns (the builder copies each
-// value before the next batch reuses the page buffers).
-func byteArrays(add func(array.Builder, []byte)) func(file.ColumnChunkReader, int16, int64, array.Builder) error {
-	return values[parquet.ByteArray, *file.ByteArrayColumnChunkReader](func(b array.Builder, v parquet.ByteArray) { add(b, v) })
 }
