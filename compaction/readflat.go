@@ -1,7 +1,6 @@
 package compaction
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -11,7 +10,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/schema"
+	pqschema "github.com/apache/arrow-go/v18/parquet/schema"
+
+	"github.com/floe-io/floe/schema"
 )
 
 // errNotFlat: the file (or the target schema) has a column readFlat does
@@ -114,17 +115,17 @@ func readFlat(pf *file.Reader, target *arrow.Schema, mem memory.Allocator) (arro
 
 // flatReader returns the function that reads file column col into a
 // builder of type t, or nil when readFlat does not read that pair.
-func flatReader(col *schema.Column, t arrow.DataType) func(file.ColumnChunkReader, int16, int64, array.Builder) error {
+func flatReader(col *pqschema.Column, t arrow.DataType) func(file.ColumnChunkReader, int16, int64, array.Builder) error {
 	lt := col.LogicalType()
-	none := lt == nil || lt.Equals(schema.NoLogicalType{})
+	none := lt == nil || lt.Equals(pqschema.NoLogicalType{})
 	isInt := func(bits int8) bool {
-		il, ok := lt.(schema.IntLogicalType)
+		il, ok := lt.(pqschema.IntLogicalType)
 		return none || ok && il.BitWidth() == bits && il.IsSigned()
 	}
 	phys := col.PhysicalType()
 	switch t.ID() {
 	case arrow.STRING:
-		if phys != parquet.Types.ByteArray || !(none || lt.Equals(schema.StringLogicalType{})) {
+		if phys != parquet.Types.ByteArray || !(none || lt.Equals(pqschema.StringLogicalType{})) {
 			return nil
 		}
 		return values[parquet.ByteArray, *file.ByteArrayColumnChunkReader](func(b *array.StringBuilder, v parquet.ByteArray) { b.BinaryBuilder.Append(v) })
@@ -144,7 +145,7 @@ func flatReader(col *schema.Column, t arrow.DataType) func(file.ColumnChunkReade
 		}
 		return values[int32, *file.Int32ColumnChunkReader](func(b *array.Int32Builder, v int32) { b.Append(v) })
 	case arrow.DATE32:
-		if phys != parquet.Types.Int32 || !lt.Equals(schema.DateLogicalType{}) {
+		if phys != parquet.Types.Int32 || !lt.Equals(pqschema.DateLogicalType{}) {
 			return nil
 		}
 		return values[int32, *file.Int32ColumnChunkReader](func(b *array.Date32Builder, v int32) { b.Append(arrow.Date32(v)) })
@@ -170,13 +171,13 @@ func flatReader(col *schema.Column, t arrow.DataType) func(file.ColumnChunkReade
 		}
 		return nil
 	case arrow.TIMESTAMP:
-		tl, ok := lt.(schema.TimestampLogicalType)
-		if phys != parquet.Types.Int64 || !ok || tl.TimeUnit() != schema.TimeUnitMicros || t.(*arrow.TimestampType).Unit != arrow.Microsecond {
+		tl, ok := lt.(pqschema.TimestampLogicalType)
+		if phys != parquet.Types.Int64 || !ok || tl.TimeUnit() != pqschema.TimeUnitMicros || t.(*arrow.TimestampType).Unit != arrow.Microsecond {
 			return nil
 		}
 		return values[int64, *file.Int64ColumnChunkReader](func(b *array.TimestampBuilder, v int64) { b.Append(arrow.Timestamp(v)) })
 	case arrow.DECIMAL128:
-		dl, ok := lt.(schema.DecimalLogicalType)
+		dl, ok := lt.(pqschema.DecimalLogicalType)
 		dt := t.(*arrow.Decimal128Type)
 		if !ok || dl.Scale() != dt.Scale || dl.Precision() > dt.Precision {
 			return nil
@@ -193,25 +194,13 @@ func flatReader(col *schema.Column, t arrow.DataType) func(file.ColumnChunkReade
 				return nil
 			}
 			return values[parquet.FixedLenByteArray, *file.FixedLenByteArrayColumnChunkReader](func(b *array.Decimal128Builder, v parquet.FixedLenByteArray) {
-				b.Append(decimalFromBigEndian(v))
+				d, _ := schema.DecimalFromTwos(v) // at most 16 bytes: never wide
+				b.Append(d)
 			})
 		}
 		return nil
 	}
 	return nil
-}
-
-// decimalFromBigEndian is the decimal of an unscaled value stored as
-// big-endian two's complement in at most 16 bytes.
-func decimalFromBigEndian(v []byte) decimal128.Num {
-	var buf [16]byte
-	if len(v) > 0 && v[0]&0x80 != 0 {
-		for i := range buf {
-			buf[i] = 0xff
-		}
-	}
-	copy(buf[16-len(v):], v)
-	return decimal128.New(int64(binary.BigEndian.Uint64(buf[:8])), binary.BigEndian.Uint64(buf[8:]))
 }
 
 // batchReader is a typed column chunk reader of arrow-go's parquet/file.

@@ -1,32 +1,9 @@
 package compaction
 
 import (
-	"math/big"
 	"testing"
 	"unsafe"
 )
-
-// TestDecimalFromBigEndian: unscaled values of either sign, in as many
-// bytes as a FIXED_LEN_BYTE_ARRAY decimal of each precision takes.
-func TestDecimalFromBigEndian(t *testing.T) {
-	for _, s := range []string{"0", "1", "-1", "127", "-128", "12345678901234", "-12345678901234", "99999999999999999999999999999999999999", "-99999999999999999999999999999999999999"} {
-		want, _ := new(big.Int).SetString(s, 10)
-		for _, n := range []int{8, 9, 16} {
-			if want.BitLen() >= 8*n {
-				continue
-			}
-			// Two's complement in n bytes.
-			v := new(big.Int).Set(want)
-			if v.Sign() < 0 {
-				v.Add(v, new(big.Int).Lsh(big.NewInt(1), uint(8*n)))
-			}
-			b := v.FillBytes(make([]byte, n))
-			if got := decimalFromBigEndian(b).BigInt(); got.Cmp(want) != 0 {
-				t.Errorf("%s in %d bytes (%x): got %s", s, n, b, got)
-			}
-		}
-	}
-}
 
 // TestPooledAllocator: buffers come back with the asked length, 64-byte
 // aligned and zeroed, also when reused after Free; Reallocate keeps the

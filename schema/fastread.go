@@ -336,7 +336,7 @@ func (r *avroReader) value(f *fieldReader, s *slot) string {
 			s.b, reason = r.fixed(f.size)
 		}
 		if reason == "" {
-			s.dec, s.wide = decimalFromTwos(s.b)
+			s.dec, s.wide = DecimalFromTwos(s.b)
 			if !s.fitsPrecision(f.precision) {
 				return reasonPrecision
 			}
@@ -345,9 +345,11 @@ func (r *avroReader) value(f *fieldReader, s *slot) string {
 	return reason
 }
 
-// decimalFromTwos reads big-endian two's complement bytes; wide reports a
-// value beyond 128 bits (dec is then meaningless).
-func decimalFromTwos(b []byte) (dec decimal128.Num, wide bool) {
+// DecimalFromTwos reads an unscaled decimal stored as big-endian two's
+// complement bytes (Avro's decimal, Parquet's FIXED_LEN_BYTE_ARRAY
+// decimal); wide reports a value beyond 128 bits (dec is then
+// meaningless).
+func DecimalFromTwos(b []byte) (dec decimal128.Num, wide bool) {
 	// Drop sign-extension bytes that carry no information.
 	for len(b) > 1 && ((b[0] == 0 && b[1]&0x80 == 0) || (b[0] == 0xff && b[1]&0x80 != 0)) {
 		b = b[1:]
