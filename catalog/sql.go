@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	iceberggo "github.com/apache/iceberg-go"
 	icesql "github.com/apache/iceberg-go/catalog/sql"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers database/sql driver "pgx"
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
@@ -66,13 +68,46 @@ func newSQLCatalog(ctx context.Context, uri string, db *sql.DB, dialect icesql.S
 	maps.Copy(p, props)
 	p["warehouse"] = wh
 
-	cat, err := icesql.NewCatalog(Name, db, dialect, p)
+	// NewCatalog creates the catalog's tables when they are missing. On
+	// PostgreSQL, CREATE TABLE IF NOT EXISTS run by several processes at
+	// once (sidecars starting together on a fresh database) can fail in
+	// all but one with a duplicate type or key: the tables exist then, and
+	// trying again finds them.
+	var (
+		cat *icesql.Catalog
+		err error
+	)
+	for attempt := 1; ; attempt++ {
+		cat, err = icesql.NewCatalog(Name, db, dialect, p)
+		if err == nil || attempt == 5 || !createRace(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", redact(uri), err)
 	}
 
 	return &sqlCatalog{Catalog: cat, db: db}, nil
+}
+
+// createRace reports a PostgreSQL error of two sessions creating the same
+// table at once: unique_violation (on pg_type) or duplicate_object /
+// duplicate_table.
+func createRace(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "23505", "42710", "42P07":
+		return true
+	}
+	return false
 }
 
 // sqlCatalog owns the database handle behind an iceberg-go SQL catalog:
