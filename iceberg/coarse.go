@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	iceberggo "github.com/apache/iceberg-go"
 	icecatalog "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -34,11 +33,19 @@ import (
 // (per currency per commit, split at merchant boundaries).
 const DefaultCoarseFileRows = 1000
 
+// DefaultCoarseAbove is the default threshold of the auto layout: a record
+// batch whose rows span more default-spec partitions than this is written
+// in the coarse spec.
+const DefaultCoarseAbove = 1000
+
 // Ingest layouts: LayoutPartitioned writes one file per default-spec
-// partition per commit; LayoutCoarse writes the coarse spec (see above).
+// partition per commit; LayoutCoarse writes the coarse spec (see above);
+// LayoutAuto writes a commit in the coarse spec when its rows span more
+// than a threshold of default-spec partitions, else partitioned.
 const (
 	LayoutPartitioned = "partitioned"
 	LayoutCoarse      = "coarse"
+	LayoutAuto        = "auto"
 )
 
 // WithCoarseLayout makes the Writer write batches in the table's coarse
@@ -52,6 +59,21 @@ func WithCoarseLayout(rowsPerFile int) WriterOption {
 			rowsPerFile = DefaultCoarseFileRows
 		}
 		c.coarseRows = rowsPerFile
+		c.coarseAbove = 0
+	})
+}
+
+// WithAutoLayout is WithCoarseLayout for record batches whose rows span more
+// than above partitions of the default spec (one data file each in the
+// partitioned layout); smaller ones are written in the default spec. above
+// <= 0 means DefaultCoarseAbove.
+func WithAutoLayout(rowsPerFile, above int) WriterOption {
+	return writerOpt(func(c *writerConfig) {
+		WithCoarseLayout(rowsPerFile).apply(c)
+		if above <= 0 {
+			above = DefaultCoarseAbove
+		}
+		c.coarseAbove = above
 	})
 }
 
@@ -130,9 +152,10 @@ func EnsureCoarseSpec(ctx context.Context, cat icecatalog.Catalog, ident table.I
 	}
 }
 
-// coarsen turns a lean plan for the default spec into one for the coarse
-// spec cs: partitioned by the default spec's first field, rows sorted by
-// the other fields' source columns and cut into files of about rows rows.
+// coarsen returns the lean plan for the coarse spec cs of p, a plan for
+// the default spec: partitioned by the default spec's first field, rows
+// sorted by the other fields' source columns and cut into files of about
+// rows rows (coarseGroups).
 func (p *leanPlan) coarsen(cs iceberggo.PartitionSpec, rows int) (*leanPlan, string) {
 	if len(p.parts) < 2 {
 		return nil, "the default spec has fewer than two fields"
@@ -140,68 +163,85 @@ func (p *leanPlan) coarsen(cs iceberggo.PartitionSpec, rows int) (*leanPlan, str
 	q := *p
 	q.spec = cs
 	q.parts = p.parts[:1]
-	q.sortCols = nil
-	for _, part := range p.parts[1:] {
-		q.sortCols = append(q.sortCols, part.col)
-	}
 	q.fileRows = rows
 	return &q, ""
 }
 
-// cutSorted sorts each group's rows by the plan's sort columns (nulls
-// first, then by value; ties keep their order) and cuts it into groups of
-// at least fileRows rows, each ending where the sort key changes, so that
-// no key value spans two files unless it alone has more than fileRows rows.
-func (p *leanPlan) cutSorted(rec arrow.RecordBatch, groups []leanGroup) ([]leanGroup, error) {
-	cols := make([]arrow.Array, len(p.sortCols))
-	for i, c := range p.sortCols {
-		cols[i] = rec.Column(p.colIdx[c])
-		switch cols[i].(type) {
-		case *array.String, *array.Int32, *array.Int64:
-		default:
-			return nil, fmt.Errorf("sort column of arrow type %s", cols[i].DataType())
+// coarseGroups turns the groups of p (the default spec: one per
+// partition, rows in arrival order) into the files of q, p's coarse plan:
+// per value of the first partition field (in order of first appearance),
+// the groups sorted by the other fields' values (nulls first) and their
+// rows concatenated, cut into files of at least q.fileRows rows at group
+// boundaries. That is each coarse partition's rows stably sorted by the
+// sort columns and cut where the sort key changes, so no key value spans
+// two files unless it alone has more than fileRows rows, without sorting
+// rows: groups differ in their key, so only groups need ordering.
+func (q *leanPlan) coarseGroups(rec arrow.RecordBatch, p *leanPlan, groups []leanGroup) []leanGroup {
+	first := p.parts[0].fieldID
+	var (
+		order []any
+		byKey = map[any][]int{}
+	)
+	for i := range groups {
+		k := groups[i].vals[first]
+		if _, ok := byKey[k]; !ok {
+			order = append(order, k)
 		}
+		byKey[k] = append(byKey[k], i)
 	}
-	cmpRow := func(a, b int32) int {
-		for _, col := range cols {
-			an, bn := col.IsNull(int(a)), col.IsNull(int(b))
-			switch {
-			case an && bn:
-				continue
-			case an:
-				return -1
-			case bn:
-				return 1
-			}
-			var c int
-			switch col := col.(type) {
-			case *array.String:
-				c = strings.Compare(col.Value(int(a)), col.Value(int(b)))
-			case *array.Int32:
-				c = cmpInt(col.Value(int(a)), col.Value(int(b)))
-			case *array.Int64:
-				c = cmpInt(col.Value(int(a)), col.Value(int(b)))
-			}
-			if c != 0 {
-				return c
-			}
-		}
-		return 0
-	}
+	keyCol := []arrow.Array{rec.Column(q.colIdx[q.parts[0].col])}
 	var out []leanGroup
-	for _, g := range groups {
-		slices.SortStableFunc(g.rows, cmpRow)
-		start := 0
-		for start < len(g.rows) {
-			end := min(start+p.fileRows, len(g.rows))
-			for end < len(g.rows) && cmpRow(g.rows[end-1], g.rows[end]) == 0 {
-				end++
+	for _, k := range order {
+		members := byKey[k]
+		slices.SortFunc(members, func(a, b int) int {
+			for _, part := range p.parts[1:] {
+				if c := cmpPartValue(groups[a].vals[part.fieldID], groups[b].vals[part.fieldID]); c != 0 {
+					return c
+				}
 			}
-			out = append(out, leanGroup{rows: g.rows[start:end:end], vals: g.vals, path: g.path})
-			start = end
+			return 0
+		})
+		total := 0
+		for _, g := range members {
+			total += len(groups[g].rows)
+		}
+		vals, path := q.partition(keyCol, int(groups[members[0]].rows[0]))
+		rows := make([]int32, 0, total)
+		start := 0
+		for _, g := range members {
+			rows = append(rows, groups[g].rows...)
+			if len(rows)-start >= q.fileRows {
+				out = append(out, leanGroup{rows: rows[start:len(rows):len(rows)], vals: vals, path: path})
+				start = len(rows)
+			}
+		}
+		if start < len(rows) {
+			out = append(out, leanGroup{rows: rows[start:], vals: vals, path: path})
 		}
 	}
-	return out, nil
+	return out
+}
+
+// cmpPartValue orders identity partition values (nil, string, int32,
+// int64 as groupRows produces them): nil first, then by value.
+func cmpPartValue(a, b any) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	switch a := a.(type) {
+	case string:
+		return strings.Compare(a, b.(string))
+	case int32:
+		return cmpInt(a, b.(int32))
+	case int64:
+		return cmpInt(a, b.(int64))
+	}
+	return 0
 }
 
 func cmpInt[T int32 | int64](a, b T) int {

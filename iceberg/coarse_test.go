@@ -276,3 +276,83 @@ func writeIDOf(p string) string {
 	}
 	return strings.Join(parts[2:7], "-")
 }
+
+// TestAutoLayout checks --ingest-layout auto: a commit spanning no more
+// default-spec partitions than the threshold is written one file per
+// partition in the default spec, a larger one in the coarse spec (files per
+// currency, disjoint merchant ranges), and every row is read back once.
+func TestAutoLayout(t *testing.T) {
+	ctx := t.Context()
+	mem := checkedMem(t)
+	env := tabletest.NewContractEnv(t, nil)
+	cat := env.Open()
+	merchants := coarseMerchants()
+	coarseID, err := iceberg.EnsureCoarseSpec(ctx, cat, ident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const above = 100
+	w, err := iceberg.NewWriter(ctx, cat, ident, append(noWait(), iceberg.WithAutoLayout(20, above))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := w.CoarseLayoutReason(); why != "" {
+		t.Fatalf("coarse layout not available: %s", why)
+	}
+	if got, want := w.PartitionColumns(), []string{"currency"}; !slices.Equal(got, want) {
+		t.Errorf("auto writer's PartitionColumns = %v, want %v", got, want)
+	}
+	specs := func(files []iceberggo.DataFile) (def, coarse int) {
+		for _, df := range files {
+			if df.SpecID() == int32(coarseID) {
+				coarse++
+			} else {
+				def++
+			}
+		}
+		return def, coarse
+	}
+	var all []row
+	cases := []struct {
+		name              string
+		n                 int
+		merchants         []string
+		wantDef, wantCrse int
+	}{
+		// 3 currencies x 10 merchants: 30 partitions, at most 100.
+		{"30 partitions", 60, merchants[:10], 30, 0},
+		// 3 x 34 = 102 partitions (each once): 34 rows per currency,
+		// cut at 20 rows: 2 files per currency.
+		{"102 partitions", 102, merchants[:34], 0, 6},
+		// 3 x 50 = 150 partitions, 100 rows per currency: 5 files each.
+		{"150 partitions", 300, merchants, 0, 15},
+		// 3 x 32 = 96 partitions (rows pair i mod 3 with i mod 32).
+		{"96 partitions", 96, merchants[:32], 96, 0},
+	}
+	var offset int64
+	for _, c := range cases {
+		before := liveFiles(t, w.Table())
+		rs := rows(0, offset, c.n, currencies, c.merchants)
+		offset += int64(c.n)
+		if _, err := w.Commit(ctx, batch(t, mem, w, "g", rs)); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, rs...)
+		after := liveFiles(t, w.Table())
+		bd, bc := specs(before)
+		ad, ac := specs(after)
+		if ad-bd != c.wantDef || ac-bc != c.wantCrse {
+			t.Errorf("%s: %d default-spec and %d coarse files, want %d and %d", c.name, ad-bd, ac-bc, c.wantDef, c.wantCrse)
+		}
+	}
+	got := tabletest.RowsByID(t, w.Table())
+	if len(got) != len(all) {
+		t.Errorf("%d rows, want %d", len(got), len(all))
+	}
+	for _, r := range all {
+		g, ok := got[r.id]
+		if !ok || g["merchant_id"] != r.merchant || g["currency"] != r.currency {
+			t.Errorf("row %s: %v", r.id, g)
+		}
+	}
+}

@@ -45,7 +45,8 @@ func (c *writerConfig) dataFileWriterFor(tbl *table.Table, sc *arrow.Schema) (df
 	if coarse == nil {
 		return leanFiles{plan: plan}, "", coarseWhy
 	}
-	return leanFiles{plan: coarse}, "", ""
+	plan.coarse, plan.coarseAbove = coarse, c.coarseAbove
+	return leanFiles{plan: plan}, "", ""
 }
 
 // coarseFallback is why, when the coarse layout was asked for.
@@ -90,7 +91,8 @@ func (w *Writer) LeanWriterReason() string {
 }
 
 // leanFiles is floe's lean writer (leanwrite.go): one file per partition of
-// each record, split when over the plan's target size.
+// each record, split when over the plan's target size (or the coarse
+// layout's files, coarse.go).
 type leanFiles struct{ plan *leanPlan }
 
 func (l leanFiles) Write(ctx context.Context, tbl *table.Table, writeID string, recs *recordSet) ([]iceberggo.DataFile, error) {

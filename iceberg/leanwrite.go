@@ -34,11 +34,14 @@ type leanPlan struct {
 	parts   []leanPart
 	spec    iceberggo.PartitionSpec
 	target  int64 // write.target-file-size-bytes
-	// sortCols and fileRows are set in the coarse layout (coarse.go): each
-	// partition's rows are sorted by these layout columns and cut into
-	// files of about fileRows rows.
-	sortCols []int
+	// fileRows is set in a coarse plan (coarse.go): each partition's rows
+	// are sorted by the default spec's other partition columns and cut
+	// into files of about fileRows rows.
 	fileRows int
+	// coarse, when set, is this (default-spec) plan's coarse plan, used
+	// for a record whose rows span more than coarseAbove partitions.
+	coarse      *leanPlan
+	coarseAbove int
 }
 
 // leanPart is one identity partition field.
@@ -357,17 +360,18 @@ func putEncoder(e *pqEncoder) {
 }
 
 // writeLean writes rec's rows as one Parquet data file per partition, on up
-// to workers goroutines, and returns their DataFiles. It does not release
+// to workers goroutines, and returns their DataFiles; or, when p has a
+// coarse plan and the rows span more than p.coarseAbove partitions, as
+// that plan's files. It does not release
 // rec. On error the files it wrote are removed.
 func writeLean(ctx context.Context, tbl *table.Table, p *leanPlan, rec arrow.RecordBatch, writeID string, task, workers int) ([]iceberggo.DataFile, error) {
 	groups, err := p.groupRows(rec)
 	if err != nil {
 		return nil, err
 	}
-	if p.fileRows > 0 {
-		if groups, err = p.cutSorted(rec, groups); err != nil {
-			return nil, err
-		}
+	if p.coarse != nil && len(groups) > p.coarseAbove {
+		groups = p.coarse.coarseGroups(rec, p, groups)
+		p = p.coarse
 	}
 	fsys, err := tbl.FS(ctx)
 	if err != nil {

@@ -22,6 +22,7 @@ type writerConfig struct {
 	now             func() time.Time
 	icebergGoWriter bool
 	coarseRows      int // > 0: the coarse ingest layout (coarse.go)
+	coarseAbove     int // > 0: coarse only for records spanning more default-spec partitions (WithAutoLayout)
 	stageHook       func(stage, commitID string)
 }
 

@@ -128,7 +128,9 @@ func (w *Writer) NameMapping() iceberggo.NameMapping {
 // Writer writes batches in, in spec order: the table's default spec
 // (currency, merchant_id for the contract table), or in the coarse layout
 // the coarse spec (currency), so that --max-batch-partitions counts the
-// partitions data files are written for.
+// partitions data files are written for. The auto layout counts as coarse:
+// a record spanning more default-spec partitions than its threshold is
+// written in the coarse spec, so only up to the threshold become files.
 func (w *Writer) PartitionColumns() []string {
 	tbl := w.Table()
 	sc, spec := tbl.Schema(), tbl.Spec()

@@ -38,7 +38,7 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		warehouse  = fs.String("warehouse", "", "warehouse location (default: a local directory per run)")
 		isolate    = fs.Bool("isolate", true, "ingest each run in a child process, so CPU and peak RSS are the pipeline's alone")
 		pqWriter   = fs.String("parquet-writer", "lean", "floe run's --parquet-writer: lean (floe's, the default) or iceberg-go (table.WriteRecords)")
-		layout     = fs.String("ingest-layout", "partitioned", "floe run's --ingest-layout: partitioned (one file per (currency, merchant_id) per commit) or coarse (files per currency sorted by merchant_id; compaction moves them); also given to the soak's child")
+		layout     = fs.String("ingest-layout", "auto", "floe run's --ingest-layout: partitioned (one file per (currency, merchant_id) per commit), coarse (files per currency sorted by merchant_id; compaction moves them) or auto (floe run's default: coarse for commits spanning more than 1000 partitions); also given to the soak's child")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of each run's ingest to <this>.<trigger>.pprof")
 		logLevel   = fs.String("log-level", "warn", "log level of each run's pipeline, on stderr: debug, info (a line per commit), warn, error")
 
@@ -74,8 +74,8 @@ func cmdBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if *layout != "partitioned" && *layout != "coarse" {
-		return usageError{fmt.Errorf("--ingest-layout: %q: want partitioned or coarse", *layout)}
+	if *layout != "partitioned" && *layout != "coarse" && *layout != "auto" {
+		return usageError{fmt.Errorf("--ingest-layout: %q: want partitioned, coarse or auto", *layout)}
 	}
 	if *single {
 		kr, err := keys.LoadFile(*keyFle)

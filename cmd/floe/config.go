@@ -53,6 +53,7 @@ type Config struct {
 	ParquetWriter         string
 	IngestLayout          string
 	CoarseFileRows        int64
+	CoarseAbove           int64
 	DLQ                   string
 	DLQTable              string
 	KeyringReloadInterval time.Duration
@@ -103,8 +104,9 @@ func defaultConfig() Config {
 		MaxBatchPartitions:    int64(p.MaxBatchPartitions),
 		OnError:               p.OnError,
 		ParquetWriter:         "lean",
-		IngestLayout:          iceberg.LayoutPartitioned,
+		IngestLayout:          iceberg.LayoutAuto,
 		CoarseFileRows:        iceberg.DefaultCoarseFileRows,
+		CoarseAbove:           iceberg.DefaultCoarseAbove,
 		DLQ:                   "topic",
 		KeyringReloadInterval: 10 * time.Second,
 		CompactEvery:          5 * time.Minute,
@@ -273,8 +275,9 @@ func (c *Config) runOptions() []option {
 		intOpt("max-batch-partitions", "commit early when a batch spans this many table partitions (data files)", &c.MaxBatchPartitions),
 		stringOpt("on-error", "a record that cannot be ingested: dlq (dead-letter it, go on) or fail (commit what came before, then stop)", &c.OnError),
 		stringOpt("parquet-writer", "data file writer: lean (floe's; tables of flat primitive columns) or iceberg-go (table.WriteRecords); lean falls back to iceberg-go for tables it cannot write", &c.ParquetWriter),
-		stringOpt("ingest-layout", "how commits lay out rows: partitioned (one data file per (currency, merchant_id) partition per commit, the table's default spec) or coarse (a few files per currency per commit in an extra identity(currency) spec, rows sorted by merchant_id; the compactor moves them into the default spec)", &c.IngestLayout),
-		intOpt("coarse-file-rows", "with --ingest-layout coarse: rows per data file (files are cut at merchant boundaries)", &c.CoarseFileRows),
+		stringOpt("ingest-layout", "how commits lay out rows: partitioned (one data file per (currency, merchant_id) partition per commit, the table's default spec), coarse (a few files per currency per commit in an extra identity(currency) spec, rows sorted by merchant_id; the compactor moves them into the default spec) or auto (coarse for a commit spanning more than --coarse-above partitions, else partitioned; partitioned when no compactor runs: --compact-every 0, floe backfill)", &c.IngestLayout),
+		intOpt("coarse-file-rows", "with --ingest-layout coarse or auto: rows per coarse data file (files are cut at merchant boundaries)", &c.CoarseFileRows),
+		intOpt("coarse-above", "with --ingest-layout auto: a commit whose rows span more (currency, merchant_id) partitions than this is written in the coarse layout", &c.CoarseAbove),
 		stringOpt("dlq", "dead-letter sink: topic (--dlq-topic) or table (--dlq-table)", &c.DLQ),
 		stringOpt("dlq-table", "dead-letter Iceberg table (default <table>_dlq)", &c.DLQTable),
 		durationOpt("compact-every", "background compaction and maintenance interval (0 turns it off)", &c.CompactEvery),
@@ -465,11 +468,14 @@ func (c *Config) validate() error {
 	if c.ParquetWriter != "lean" && c.ParquetWriter != "iceberg-go" {
 		errs = append(errs, fmt.Errorf("--parquet-writer: want lean or iceberg-go, got %q", c.ParquetWriter))
 	}
-	if c.IngestLayout != iceberg.LayoutPartitioned && c.IngestLayout != iceberg.LayoutCoarse {
-		errs = append(errs, fmt.Errorf("--ingest-layout: want partitioned or coarse, got %q", c.IngestLayout))
+	if c.IngestLayout != iceberg.LayoutPartitioned && c.IngestLayout != iceberg.LayoutCoarse && c.IngestLayout != iceberg.LayoutAuto {
+		errs = append(errs, fmt.Errorf("--ingest-layout: want partitioned, coarse or auto, got %q", c.IngestLayout))
 	}
 	if c.CoarseFileRows <= 0 {
 		errs = append(errs, fmt.Errorf("--coarse-file-rows: must be positive, got %d", c.CoarseFileRows))
+	}
+	if c.CoarseAbove <= 0 {
+		errs = append(errs, fmt.Errorf("--coarse-above: must be positive, got %d", c.CoarseAbove))
 	}
 	if c.OnError != "dlq" && c.OnError != "fail" {
 		errs = append(errs, fmt.Errorf("--on-error: want dlq or fail, got %q", c.OnError))
@@ -525,4 +531,15 @@ func checkHTTPURL(name, v string) error {
 		return fmt.Errorf("--%s: %q has no host", name, shown)
 	}
 	return nil
+}
+
+// ingestLayout is the --ingest-layout a process uses: auto means
+// partitioned where no compactor runs in it (compacting false: --compact-every
+// 0, floe backfill), since only the compactor moves coarse files into the
+// table's partition spec.
+func ingestLayout(c *Config, compacting bool) string {
+	if c.IngestLayout == iceberg.LayoutAuto && !compacting {
+		return iceberg.LayoutPartitioned
+	}
+	return c.IngestLayout
 }

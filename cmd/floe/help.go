@@ -20,7 +20,7 @@ var helpGroups = []struct {
 	{"Kafka", []string{"brokers", "topic", "group", "instance-id", "session-timeout", "start-from", "kafka-config"}},
 	{"Schema Registry", []string{"registry-url"}},
 	{"Keys", []string{"keyring", "keyring-reload-interval"}},
-	{"Table and catalog", []string{"catalog", "warehouse", "table", "auto-create", "table-property", "parquet-writer", "ingest-layout", "coarse-file-rows"}},
+	{"Table and catalog", []string{"catalog", "warehouse", "table", "auto-create", "table-property", "parquet-writer", "ingest-layout", "coarse-file-rows", "coarse-above"}},
 	{"Object storage (S3)", nil},
 	{"Commits and limits", []string{"trigger", "max-batch-rows", "max-batch-bytes", "max-batch-partitions",
 		"max-buffer-bytes", "max-record-bytes", "memory-limit", "shutdown-timeout", "outage-timeout",

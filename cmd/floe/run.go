@@ -87,7 +87,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 		DLQTopic: cfg.DLQTopic, DLQTable: dlqTable, Keyring: kr,
 		Catalog: cfg.Catalog, Warehouse: cfg.Warehouse, Table: cfg.Table, CatalogProps: props,
 		IcebergGoWriter: cfg.ParquetWriter == "iceberg-go",
-		IngestLayout:    cfg.IngestLayout, CoarseFileRows: int(cfg.CoarseFileRows),
+		IngestLayout:    ingestLayout(&cfg, cfg.CompactEvery > 0), CoarseFileRows: int(cfg.CoarseFileRows), CoarseAbove: int(cfg.CoarseAbove),
 		Opts:  popts,
 		Log:   log,
 		Kafka: kafkaProps, RegistryOpts: regOpts,

@@ -61,9 +61,13 @@ type Config struct {
 	// writes one file per default-spec partition per commit;
 	// iceberg.LayoutCoarse adds the table's coarse spec if missing and
 	// writes each commit in it (iceberg.WithCoarseLayout), in files of
-	// about CoarseFileRows rows (0: iceberg.DefaultCoarseFileRows).
+	// about CoarseFileRows rows (0: iceberg.DefaultCoarseFileRows);
+	// iceberg.LayoutAuto does so only for record batches spanning more
+	// than CoarseAbove default-spec partitions (iceberg.WithAutoLayout; 0:
+	// iceberg.DefaultCoarseAbove).
 	IngestLayout   string
 	CoarseFileRows int
+	CoarseAbove    int
 	// Kafka holds extra librdkafka properties for the consumer and the
 	// dead-letter producer (--kafka-config).
 	Kafka map[string]string
@@ -199,11 +203,22 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 	} else {
 		log.Info("data files are written by the lean Parquet writer")
 	}
-	if c.IngestLayout == iceberg.LayoutCoarse {
+	switch c.IngestLayout {
+	case iceberg.LayoutCoarse:
 		if why := writer.CoarseLayoutReason(); why != "" {
 			log.Warn("ingest layout coarse: commits are written in the default partition spec", "reason", why)
 		} else {
 			log.Info("ingest layout coarse: commits are written in the coarse partition spec; compaction moves them to the default spec")
+		}
+	case iceberg.LayoutAuto:
+		if why := writer.CoarseLayoutReason(); why != "" {
+			log.Info("ingest layout auto: commits are written in the default partition spec", "reason", why)
+		} else {
+			above := c.CoarseAbove
+			if above <= 0 {
+				above = iceberg.DefaultCoarseAbove
+			}
+			log.Info("ingest layout auto: a commit spanning more partitions than coarse_above is written in the coarse partition spec, which compaction moves to the default spec", "coarse_above", above)
 		}
 	}
 	a := &Assembled{Writer: writer, Table: tbl, Ident: ident, Registry: reg, Catalog: cat}
@@ -342,8 +357,13 @@ func openTable(ctx context.Context, c Config, ident table.Identifier, tables Tab
 			return fail(err)
 		}
 		wopts = append(wopts, iceberg.WithCoarseLayout(c.CoarseFileRows))
+	case iceberg.LayoutAuto:
+		if _, err := iceberg.EnsureCoarseSpec(ctx, cat, ident); err != nil {
+			return fail(err)
+		}
+		wopts = append(wopts, iceberg.WithAutoLayout(c.CoarseFileRows, c.CoarseAbove))
 	default:
-		return fail(fmt.Errorf("ingest layout %q: want %s or %s", c.IngestLayout, iceberg.LayoutPartitioned, iceberg.LayoutCoarse))
+		return fail(fmt.Errorf("ingest layout %q: want %s, %s or %s", c.IngestLayout, iceberg.LayoutPartitioned, iceberg.LayoutCoarse, iceberg.LayoutAuto))
 	}
 	writer, err := iceberg.NewWriter(ctx, cat, ident, wopts...)
 	if err != nil {

@@ -50,7 +50,7 @@ type Config struct {
 	// ParquetWriter is floe run's --parquet-writer: "lean" (default) or
 	// "iceberg-go".
 	ParquetWriter string
-	// IngestLayout is floe run's --ingest-layout (empty: partitioned).
+	// IngestLayout is floe run's --ingest-layout (empty: floe run's default).
 	IngestLayout string
 	// LogLevel is passed to the child as --log-level (empty: its default,
 	// warn); Log receives the pipeline's log of an in-process run.

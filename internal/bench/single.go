@@ -57,7 +57,8 @@ type SingleConfig struct {
 	// IcebergGoWriter writes data files with iceberg-go's writer, as
 	// floe run --parquet-writer iceberg-go does.
 	IcebergGoWriter bool
-	// IngestLayout is floe run's --ingest-layout (empty: partitioned).
+	// IngestLayout is floe run's --ingest-layout (empty: partitioned; auto
+	// as in floe run with a compactor: coarse above the threshold).
 	IngestLayout string
 	// Isolated marks the result as measured in a process of its own.
 	Isolated bool
