@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/floe-io/floe/iceberg"
 )
 
 func envFrom(m map[string]string) func(string) string {
@@ -63,10 +65,35 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	cfg = defaultConfig()
 	cfg.StartFrom, cfg.Trigger, cfg.RegistryURL, cfg.Table = "middle", 0, "localhost:8081", "nodot"
 	cfg.ParquetWriter = "arrow"
+	cfg.IngestLayout, cfg.CoarseAbove = "fancy", 0
 	err = cfg.validate()
-	for _, want := range []string{"--brokers is required", "--keyring is required", "--start-from", "--trigger", "--registry-url", "--table", "--parquet-writer"} {
+	for _, want := range []string{"--brokers is required", "--keyring is required", "--start-from", "--trigger", "--registry-url", "--table", "--parquet-writer", "--ingest-layout: want partitioned, coarse or auto", "--coarse-above"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validation does not report %s:\n%v", want, err)
+		}
+	}
+}
+
+// TestIngestLayoutDefault checks the default layout is auto, and that auto
+// is written partitioned by a process without a compactor.
+func TestIngestLayoutDefault(t *testing.T) {
+	cfg := defaultConfig()
+	if cfg.IngestLayout != iceberg.LayoutAuto || cfg.CoarseAbove != iceberg.DefaultCoarseAbove {
+		t.Fatalf("default --ingest-layout %q, --coarse-above %d", cfg.IngestLayout, cfg.CoarseAbove)
+	}
+	for _, c := range []struct {
+		layout     string
+		compacting bool
+		want       string
+	}{
+		{iceberg.LayoutAuto, true, iceberg.LayoutAuto},
+		{iceberg.LayoutAuto, false, iceberg.LayoutPartitioned},
+		{iceberg.LayoutCoarse, false, iceberg.LayoutCoarse},
+		{iceberg.LayoutPartitioned, true, iceberg.LayoutPartitioned},
+	} {
+		cfg.IngestLayout = c.layout
+		if got := ingestLayout(&cfg, c.compacting); got != c.want {
+			t.Errorf("ingestLayout(%s, compacting %v) = %s, want %s", c.layout, c.compacting, got, c.want)
 		}
 	}
 }
