@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floe-io/floe/catalog"
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/bench"
 )
 
@@ -161,21 +163,23 @@ func TestBenchHelpHidesInternalFlags(t *testing.T) {
 	}
 }
 
-// TestSoakCoarseLayout runs a short soak of `floe run --ingest-layout
-// coarse` with compaction every 5 s during the load: every event is read
-// back exactly once with equal values (nothing lost, nothing doubled while
-// the compactor moves rows from the coarse spec to the default one), no
+// TestSoakDefaultLayout runs a short soak of `floe run` in its default
+// layout (auto, here with --coarse-above 20 so that the soak's commits of
+// ~90 partitions are written coarse) with compaction every 5 s during the
+// load: commits were written in the coarse spec, every event is read back
+// exactly once with equal values (nothing lost, nothing doubled while the
+// compactor moves rows from the coarse spec to the default one), no
 // coarse-spec file is left after the settle time, and there is at most 1.5
 // files per partition.
-func TestSoakCoarseLayout(t *testing.T) {
+func TestSoakDefaultLayout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the floe binary")
 	}
 	bin := floeBinary(t)
-	out := t.TempDir()
+	out, data := t.TempDir(), t.TempDir()
 	cmd := exec.Command(bin, "bench", "--soak", "--rate", "2000", "--duration", "20s", "--merchants", "40",
 		"--partitions", "4", "--soak-trigger", "500ms", "--compact-every", "5s", "--settle", "15s",
-		"--ingest-layout", "coarse", "--run-args", "--coarse-file-rows 50", "--data-dir", t.TempDir(), "--out", out)
+		"--run-args", "--coarse-file-rows 50 --coarse-above 20", "--data-dir", data, "--out", out)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -203,8 +207,45 @@ func TestSoakCoarseLayout(t *testing.T) {
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(res.Args, "coarse") {
-		t.Errorf("the child was not given the layout: %v", res.Args)
+	if !slices.Contains(res.Args, "auto") || !slices.Contains(res.Args, "--coarse-above") {
+		t.Errorf("the child was not given the default layout and the threshold: %v", res.Args)
+	}
+	// Compaction has moved the coarse files, but the snapshots that added
+	// them are still retained: their manifests are of the coarse spec.
+	ctx := t.Context()
+	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(data, "catalog.db"), "file://"+filepath.Join(data, "warehouse"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := cat.LoadTable(ctx, []string{"soak", "transactions"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coarse, ok := iceberg.CoarseSpec(tbl.Metadata())
+	if !ok {
+		t.Fatal("the table has no coarse spec")
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coarseManifests := 0
+	for _, snap := range tbl.Metadata().Snapshots() {
+		if snap.Summary == nil || snap.Summary.Operation != "append" {
+			continue
+		}
+		mfs, err := snap.Manifests(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.SnapshotID() == snap.SnapshotID && int(mf.PartitionSpecID()) == coarse.ID() {
+				coarseManifests++
+			}
+		}
+	}
+	if coarseManifests == 0 {
+		t.Error("no append snapshot wrote a manifest of the coarse spec: the default layout did not write coarse")
 	}
 	if res.Check == nil || !res.Check.OK || res.Check.Rows == 0 {
 		t.Errorf("rows check: %+v\n%s", res.Check, stdout.String())
