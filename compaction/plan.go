@@ -54,7 +54,20 @@ type PlanOptions struct {
 	// Without it every small file of a partition is merged (the table is
 	// quiet: the result is one file per partition).
 	Tiered bool
+	// TierWholeBelow: with Tiered, a partition whose small files (and its
+	// share of new coarse rows) total at most this many bytes merges
+	// whole, as on a quiet table: re-reading so little costs about what
+	// opening one more file does, and the partition keeps one file
+	// instead of up to TierMaxFiles. 0: DefaultTierWholeBelow; negative:
+	// never.
+	TierWholeBelow int64
 }
+
+// DefaultTierWholeBelow is PlanOptions.TierWholeBelow's default: 32 KiB,
+// the size of a partition file of ~1,000 payment rows, which the flat reader
+// decodes in about the time it takes to open a file of a few rows
+// (BenchmarkReadDataFile).
+const DefaultTierWholeBelow int64 = 32 << 10
 
 // Size-tiered merging (PlanOptions.Tiered). With a 30 s interval the
 // bytes a run rewrites per byte that arrived were, in a model of one
@@ -71,8 +84,16 @@ const (
 // rows; 0 when the output is made of these files alone). Smallest first, a
 // file is taken while it is at most TierRatio times the bytes taken so
 // far, or while leaving it would leave the partition more than
-// TierMaxFiles files (those not taken, plus the output).
-func tierPick(files []FileInfo, acc int64) (take, leave []FileInfo) {
+// TierMaxFiles files (those not taken, plus the output). All are taken
+// when they and acc total at most wholeBelow bytes.
+func tierPick(files []FileInfo, acc, wholeBelow int64) (take, leave []FileInfo) {
+	total := acc
+	for _, f := range files {
+		total += f.SizeBytes
+	}
+	if total <= wholeBelow {
+		return files, nil
+	}
 	sorted := slices.Clone(files)
 	slices.SortFunc(sorted, func(a, b FileInfo) int {
 		return cmp.Or(cmp.Compare(a.SizeBytes, b.SizeBytes), cmp.Compare(a.Path, b.Path))
@@ -101,6 +122,9 @@ func (o PlanOptions) withDefaults() PlanOptions {
 	}
 	if o.MinInputFiles < 2 {
 		o.MinInputFiles = 2
+	}
+	if o.TierWholeBelow == 0 {
+		o.TierWholeBelow = DefaultTierWholeBelow
 	}
 	return o
 }
@@ -244,7 +268,7 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 				for name, fs := range mergeable[k] {
 					if opts.Tiered {
 						var left []FileInfo
-						fs, left = tierPick(fs, max(1, share))
+						fs, left = tierPick(fs, max(1, share), opts.TierWholeBelow)
 						plan.SkippedSmallFiles += len(left)
 						if len(fs) == 0 {
 							continue
@@ -301,7 +325,7 @@ func MakePlan(files []FileInfo, opts PlanOptions) Plan {
 		}
 		if opts.Tiered && slices.ContainsFunc(small, func(f FileInfo) bool { return f.Fresh }) {
 			var left []FileInfo
-			small, left = tierPick(small, 0)
+			small, left = tierPick(small, 0, opts.TierWholeBelow)
 			if len(small) < opts.MinInputFiles {
 				small, left = nil, append(left, small...)
 			}

@@ -16,7 +16,8 @@ import (
 //
 //	=== name
 //	options target=100 threshold=50 min=2     (optional; 0 = default;
-//	                                           tiered=true: PlanOptions.Tiered)
+//	                                           tiered=true: PlanOptions.Tiered,
+//	                                           whole=N: TierWholeBelow)
 //	file PATH spec=0 part=P size=N            (any number; coarse=true
 //	                                           marks a coarse-spec file,
 //	                                           parent=P its currency,
@@ -124,7 +125,7 @@ func parsePlanLine(t *testing.T, path string, n int, line string, c *planCase) {
 	case "options":
 		c.opts = compaction.PlanOptions{
 			TargetFileSize: num("target"), SmallFileThreshold: num("threshold"), MinInputFiles: int(num("min")),
-			Tiered: kv["tiered"] == "true",
+			Tiered: kv["tiered"] == "true", TierWholeBelow: num("whole"),
 		}
 	case "file":
 		if len(fields) < 2 {

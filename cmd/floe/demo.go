@@ -42,7 +42,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.Float64Var(&dc.invalidShare, "invalid-share", 0.02, "share of invalid events (spread over the error classes)")
 	fs.DurationVar(&dc.trigger, "trigger", time.Second, "commit interval")
 	fs.StringVar(&dc.logLevel, "log-level", "warn", "debug|info|warn|error")
-	fs.StringVar(&dc.layout, "ingest-layout", iceberg.LayoutPartitioned, "partitioned or coarse (as floe run's --ingest-layout)")
+	fs.StringVar(&dc.layout, "ingest-layout", iceberg.LayoutPartitioned, "partitioned or coarse (as floe run's --ingest-layout; the demo runs no compactor, where floe run's default, auto, writes partitioned)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
