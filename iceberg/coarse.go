@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -103,9 +104,15 @@ func CoarseSpec(md table.Metadata) (iceberggo.PartitionSpec, bool) {
 	return iceberggo.PartitionSpec{}, false
 }
 
+// ErrNoCoarseSpec says a table's default partition spec cannot have a
+// coarse spec: it has fewer than two fields, or its first is not an
+// identity partition of one column.
+var ErrNoCoarseSpec = errors.New("the table's partition spec allows no coarse layout")
+
 // EnsureCoarseSpec adds the coarse spec (see CoarseSpec) to the table ident
 // unless it has one, without changing the default spec, and returns its id.
-// A concurrent change of the table's specs is retried a few times.
+// A concurrent change of the table's specs is retried a few times. A table
+// whose default spec cannot have one gets an error wrapping ErrNoCoarseSpec.
 func EnsureCoarseSpec(ctx context.Context, cat icecatalog.Catalog, ident table.Identifier) (int, error) {
 	for attempt := 0; ; attempt++ {
 		tbl, err := cat.LoadTable(ctx, ident)
@@ -118,11 +125,11 @@ func EnsureCoarseSpec(ctx context.Context, cat icecatalog.Catalog, ident table.I
 		}
 		def := md.PartitionSpec()
 		if def.NumFields() < 2 {
-			return 0, fmt.Errorf("coarse spec: the default partition spec has %d fields; the coarse layout needs at least 2", def.NumFields())
+			return 0, fmt.Errorf("%w: the default partition spec has %d fields; the coarse layout needs at least 2", ErrNoCoarseSpec, def.NumFields())
 		}
 		first := def.Field(0)
 		if _, ok := first.Transform.(iceberggo.IdentityTransform); !ok || len(first.SourceIDs) != 1 {
-			return 0, fmt.Errorf("coarse spec: the default spec's first field %s is not an identity partition", first.Name)
+			return 0, fmt.Errorf("%w: the default spec's first field %s is not an identity partition", ErrNoCoarseSpec, first.Name)
 		}
 		newID := 0
 		for _, s := range md.PartitionSpecs() {

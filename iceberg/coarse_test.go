@@ -1,6 +1,7 @@
 package iceberg_test
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/icebirdtest"
 	"github.com/floe-io/floe/internal/tabletest"
+	"github.com/floe-io/floe/schema"
 )
 
 // coarseMerchants are 50 merchant ids; with 3 currencies every merchant has
@@ -354,5 +356,40 @@ func TestAutoLayout(t *testing.T) {
 		if !ok || g["merchant_id"] != r.merchant || g["currency"] != r.currency {
 			t.Errorf("row %s: %v", r.id, g)
 		}
+	}
+}
+
+// TestAutoLayoutWithoutCoarseSpec: a table partitioned by currency alone
+// cannot have a coarse spec. EnsureCoarseSpec says so with ErrNoCoarseSpec
+// (floe run's default layout then writes partitioned instead of failing),
+// and a writer asked for the auto layout writes the default spec.
+func TestAutoLayoutWithoutCoarseSpec(t *testing.T) {
+	ctx := t.Context()
+	env := tabletest.NewEnv(t)
+	sc := schema.TableSchema()
+	cur, ok := sc.FindFieldByName("currency")
+	if !ok {
+		t.Fatal("no currency column")
+	}
+	spec := iceberggo.NewPartitionSpec(iceberggo.PartitionField{SourceIDs: []int{cur.ID}, FieldID: 1000, Name: "currency", Transform: iceberggo.IdentityTransform{}})
+	env.CreateTable(ident, sc, spec, nil)
+	cat := env.Open()
+	if _, err := iceberg.EnsureCoarseSpec(ctx, cat, ident); !errors.Is(err, iceberg.ErrNoCoarseSpec) {
+		t.Fatalf("EnsureCoarseSpec on a one-field spec: %v, want ErrNoCoarseSpec", err)
+	}
+	w, err := iceberg.NewWriter(ctx, cat, ident, append(noWait(), iceberg.WithAutoLayout(20, 1))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.WritesCoarse() || w.CoarseLayoutReason() == "" {
+		t.Errorf("WritesCoarse %v, reason %q: want the default spec and a reason", w.WritesCoarse(), w.CoarseLayoutReason())
+	}
+	mem := checkedMem(t)
+	rs := rows(0, 0, 30, currencies, coarseMerchants()[:10])
+	if _, err := w.Commit(ctx, batch(t, mem, w, "g", rs)); err != nil {
+		t.Fatal(err)
+	}
+	if files := liveFiles(t, w.Table()); len(files) != 3 {
+		t.Errorf("%d files, want 3 (one per currency, the table's spec)", len(files))
 	}
 }

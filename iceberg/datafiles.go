@@ -65,6 +65,12 @@ func (w *Writer) CoarseLayoutReason() string {
 	return why
 }
 
+// WritesCoarse reports whether the Writer writes batches (with
+// WithAutoLayout, those over its threshold) in the table's coarse spec.
+func (w *Writer) WritesCoarse() bool {
+	return w.cfg.coarseRows > 0 && w.CoarseLayoutReason() == ""
+}
+
 // writeFiles writes the records as Parquet data files fanned out by the
 // table's partition spec. The files are named after the commit id when it is
 // a UUID, so a data file can be traced to its batch.

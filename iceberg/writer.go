@@ -134,7 +134,7 @@ func (w *Writer) NameMapping() iceberggo.NameMapping {
 func (w *Writer) PartitionColumns() []string {
 	tbl := w.Table()
 	sc, spec := tbl.Schema(), tbl.Spec()
-	if w.cfg.coarseRows > 0 && w.CoarseLayoutReason() == "" {
+	if w.WritesCoarse() {
 		if cs, ok := CoarseSpec(tbl.Metadata()); ok {
 			spec = cs
 		}

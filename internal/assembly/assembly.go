@@ -213,7 +213,7 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 	case iceberg.LayoutAuto:
 		if why := writer.CoarseLayoutReason(); why != "" {
 			log.Info("ingest layout auto: commits are written in the default partition spec", "reason", why)
-		} else {
+		} else if writer.WritesCoarse() {
 			above := c.CoarseAbove
 			if above <= 0 {
 				above = iceberg.DefaultCoarseAbove
@@ -358,10 +358,17 @@ func openTable(ctx context.Context, c Config, ident table.Identifier, tables Tab
 		}
 		wopts = append(wopts, iceberg.WithCoarseLayout(c.CoarseFileRows))
 	case iceberg.LayoutAuto:
-		if _, err := iceberg.EnsureCoarseSpec(ctx, cat, ident); err != nil {
+		// The default layout: a table whose spec allows no coarse layout
+		// is written partitioned (the writer's CoarseLayoutReason says
+		// why), not refused.
+		switch _, err := iceberg.EnsureCoarseSpec(ctx, cat, ident); {
+		case err == nil:
+			wopts = append(wopts, iceberg.WithAutoLayout(c.CoarseFileRows, c.CoarseAbove))
+		case errors.Is(err, iceberg.ErrNoCoarseSpec):
+			log.Info("ingest layout auto: commits are written in the default partition spec", "reason", err.Error())
+		default:
 			return fail(err)
 		}
-		wopts = append(wopts, iceberg.WithAutoLayout(c.CoarseFileRows, c.CoarseAbove))
 	default:
 		return fail(fmt.Errorf("ingest layout %q: want %s, %s or %s", c.IngestLayout, iceberg.LayoutPartitioned, iceberg.LayoutCoarse, iceberg.LayoutAuto))
 	}
