@@ -5,11 +5,17 @@ import (
 	"errors"
 	"fmt"
 
+	iceberggo "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-io/floe/iceberg"
 )
+
+// dead reports whether m is a data manifest with DELETED entries only.
+func dead(m iceberggo.ManifestFile) bool {
+	return m.ManifestContent() == iceberggo.ManifestContentData && !m.HasAddedFiles() && !m.HasExistingFiles()
+}
 
 // mergeManifests rewrites the current snapshot's manifests into few
 // target-sized ones (one metadata-only replace snapshot) when there are more
@@ -34,7 +40,13 @@ func (c *Compactor) mergeManifests(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("read manifest list: %w", err)
 		}
 		rep.ManifestsBefore, rep.ManifestsAfter = len(ms), len(ms)
-		if len(ms) <= c.opts.ManifestMergeMin {
+		live := 0
+		for _, m := range ms {
+			if !dead(m) {
+				live++
+			}
+		}
+		if live <= c.opts.ManifestMergeMin {
 			return iceberg.ErrNoChange
 		}
 		return nil
@@ -50,7 +62,12 @@ func (c *Compactor) mergeManifests(ctx context.Context, rep *Report) error {
 			if err := count(base); err != nil {
 				return err
 			}
-			r, err := tx.RewriteManifests(ctx)
+			// Manifests left with DELETED entries only (a rewrite's, of
+			// files it replaced) are passed by: iceberg-go's merge drops
+			// an earlier snapshot's DELETED entries, so a bin of such
+			// manifests alone would be an empty manifest, which it
+			// refuses. floe's next replace snapshot drops them.
+			r, err := tx.RewriteManifests(ctx, table.WithRewriteManifestPredicate(func(m iceberggo.ManifestFile) bool { return !dead(m) }))
 			if err != nil {
 				return err
 			}
