@@ -268,7 +268,7 @@ func (c *Committer) Commit(ctx context.Context, req CommitRequest) (Result, erro
 				res.SnapshotID = s.SnapshotID
 			}
 			res.Table = committed
-			c.settle(committed)
+			c.settle(ctx, committed)
 			return res, nil
 		}
 
@@ -405,13 +405,18 @@ func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 	return tbl, nil
 }
 
-// settle caches the table after a successful commit: the table the commit
-// returned. (It used to be loaded again from the catalog, because the
-// committed table once kept every data file the process had added
-// reachable; with iceberg-go v0.7.0 it does not, TestHeapDoesNotGrowWithCommits
-// guards it, and the reload was a second parse of metadata.json per commit:
-// 15-20% of a commit's CPU at 100-700 retained snapshots, BENCHMARKS.md.)
-func (c *Committer) settle(committed *table.Table) {
+// settle caches the table after a successful commit. The table a commit
+// returns keeps the data files of the commit reachable (and once kept every
+// data file this process ever added); a table loaded from the catalog does
+// not, so that one is cached when the catalog answers. Caching the
+// committed table instead saves a parse of metadata.json per commit (15-20%
+// of a commit's CPU at 100-700 retained snapshots) but doubled
+// TestBoundedMemory's peak live heap (49 -> 110-137 MiB at ~6,700 files per
+// commit): BENCHMARKS.md.
+func (c *Committer) settle(ctx context.Context, committed *table.Table) {
+	if fresh, err := c.cat.LoadTable(ctx, c.ident); err == nil {
+		committed = fresh
+	}
 	c.set(committed)
 }
 
