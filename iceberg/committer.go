@@ -411,7 +411,7 @@ func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 // not, so that one is cached when the catalog answers. Caching the
 // committed table instead saves a parse of metadata.json per commit (15-20%
 // of a commit's CPU at 100-700 retained snapshots) but doubled
-// TestBoundedMemory's peak live heap (49 -> 110-137 MiB at ~6,700 files per
+// TestBoundedMemory's peak live heap (45-50 -> 110-137 MiB at ~6,700 files per
 // commit): BENCHMARKS.md.
 func (c *Committer) settle(ctx context.Context, committed *table.Table) {
 	if fresh, err := c.cat.LoadTable(ctx, c.ident); err == nil {

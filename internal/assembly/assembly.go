@@ -359,8 +359,7 @@ func openTable(ctx context.Context, c Config, ident table.Identifier, tables Tab
 		wopts = append(wopts, iceberg.WithCoarseLayout(c.CoarseFileRows))
 	case iceberg.LayoutAuto:
 		// The default layout: a table whose spec allows no coarse layout
-		// is written partitioned (the writer's CoarseLayoutReason says
-		// why), not refused.
+		// is written partitioned (logged here), not refused.
 		switch _, err := iceberg.EnsureCoarseSpec(ctx, cat, ident); {
 		case err == nil:
 			wopts = append(wopts, iceberg.WithAutoLayout(c.CoarseFileRows, c.CoarseAbove))
