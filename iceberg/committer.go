@@ -10,6 +10,7 @@ import (
 	"time"
 
 	icecatalog "github.com/apache/iceberg-go/catalog"
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 )
 
@@ -406,18 +407,47 @@ func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 }
 
 // settle caches the table after a successful commit. The table a commit
-// returns keeps the data files of the commit reachable (and once kept every
-// data file this process ever added); a table loaded from the catalog does
-// not, so that one is cached when the catalog answers. Caching the
-// committed table instead saves a parse of metadata.json per commit (15-20%
-// of a commit's CPU at 100-700 retained snapshots) but doubled
-// TestBoundedMemory's peak live heap (45-50 -> 110-137 MiB at ~6,700 files per
-// commit): BENCHMARKS.md.
+// returns keeps the commit's data files reachable through its metadata (and
+// once kept every data file this process ever added), so it is not cached
+// as it is: on a SQL catalog (SQLite, PostgreSQL), whose table IO comes from
+// static catalog properties, its metadata is rebuilt (a copy without those
+// references) and cached with the IO it uses; elsewhere (REST, Glue: the
+// table's IO may carry credentials the catalog vends with each load), and
+// if the rebuild fails, the table is loaded again from the catalog. The
+// rebuild saves a parse of metadata.json per commit, 15-20% of a commit's
+// CPU at 100-700 retained snapshots; caching the committed table as it is
+// doubled TestBoundedMemory's peak live heap (45-50 -> 110-137 MiB at
+// ~6,700 files per commit): BENCHMARKS.md.
 func (c *Committer) settle(ctx context.Context, committed *table.Table) {
+	if c.cat.CatalogType() == icecatalog.SQL {
+		if t, err := detached(c.ident, committed, c.cat); err == nil {
+			c.set(t)
+			return
+		}
+	}
 	if fresh, err := c.cat.LoadTable(ctx, c.ident); err == nil {
 		committed = fresh
 	}
 	c.set(committed)
+}
+
+// detached returns tbl with a copy of its metadata, built afresh from it,
+// and its IO resolved once: a table that holds no reference to tbl.
+func detached(ident table.Identifier, tbl *table.Table, cat icecatalog.Catalog) (*table.Table, error) {
+	fsys, err := tbl.FS(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	b, err := table.MetadataBuilderFromBase(tbl.Metadata(), tbl.MetadataLocation())
+	if err != nil {
+		return nil, err
+	}
+	md, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	fsF := func(context.Context) (icebergio.IO, error) { return fsys, nil }
+	return table.New(slices.Clone(ident), md, tbl.MetadataLocation(), fsF, cat), nil
 }
 
 // reload loads the table after a failed attempt. After an unknown outcome it
