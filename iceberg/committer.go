@@ -432,7 +432,10 @@ func (c *Committer) settle(ctx context.Context, committed *table.Table) {
 }
 
 // detached returns tbl with a copy of its metadata, built afresh from it,
-// and its IO resolved once: a table that holds no reference to tbl.
+// and its IO resolved once: a table that holds no reference to tbl. The
+// copy's last-updated-ms is the time of the rebuild (the builder has no
+// setter), a little later than the committed one and never in the future;
+// nothing floe does with its cached table depends on the difference.
 func detached(ident table.Identifier, tbl *table.Table, cat icecatalog.Catalog) (*table.Table, error) {
 	fsys, err := tbl.FS(context.Background())
 	if err != nil {

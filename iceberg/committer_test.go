@@ -2,7 +2,10 @@ package iceberg_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -301,5 +304,47 @@ func TestCommitterTurnWaitHonoursContext(t *testing.T) {
 	}
 	if got := snapshotsWith(t, e, "second"); len(got) != 0 {
 		t.Fatalf("the abandoned change was committed: %v", got)
+	}
+}
+
+// After each commit the Committer caches a copy of the committed table (on
+// a SQL catalog, rebuilt rather than loaded again): it must equal the table
+// as the catalog has it, metadata and location (last-updated-ms aside: the
+// rebuild stamps its own time, never earlier), and serve as the base of the
+// next commit.
+func TestCommitterCachesTheCommittedTable(t *testing.T) {
+	e := tabletest.NewContractEnv(t, nil)
+	c := committer(t, e, nil)
+	asMap := func(md table.Metadata) map[string]any {
+		raw, err := json.Marshal(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "last-updated-ms")
+		return m
+	}
+	for i := range 3 {
+		id := fmt.Sprintf("commit-%d", i)
+		if _, err := c.Commit(t.Context(), iceberg.CommitRequest{Stage: emptyAppend(id)}); err != nil {
+			t.Fatal(err)
+		}
+		cached := c.Table()
+		fresh, err := e.Open().LoadTable(t.Context(), ident)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cached.MetadataLocation() != fresh.MetadataLocation() || !reflect.DeepEqual(asMap(cached.Metadata()), asMap(fresh.Metadata())) {
+			t.Fatalf("commit %d: cached table %s differs from the catalog's %s:\n%v\n%v", i, cached.MetadataLocation(), fresh.MetadataLocation(), asMap(cached.Metadata()), asMap(fresh.Metadata()))
+		}
+		if cached.Metadata().LastUpdatedMillis() < fresh.Metadata().LastUpdatedMillis() {
+			t.Errorf("commit %d: cached last-updated-ms %d before the catalog's %d", i, cached.Metadata().LastUpdatedMillis(), fresh.Metadata().LastUpdatedMillis())
+		}
+		if got := snapshotsWith(t, e, id); len(got) != 1 || cached.CurrentSnapshot().SnapshotID != got[0] {
+			t.Fatalf("commit %d: snapshots %v, cached head %d", i, got, cached.CurrentSnapshot().SnapshotID)
+		}
 	}
 }
