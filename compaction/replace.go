@@ -85,7 +85,7 @@ func buildReplace(ctx context.Context, base *table.Table, work []staged, inputs,
 		sum changes
 	)
 	for _, m := range list {
-		if m.ManifestContent() == iceberggo.ManifestContentData && !m.HasAddedFiles() && !m.HasExistingFiles() {
+		if dead(m) {
 			// Only DELETED entries, of an earlier snapshot: they belong
 			// to that snapshot, not to this one (Java drops them too).
 			continue

@@ -1,11 +1,11 @@
 package iceberg
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	iceberggo "github.com/apache/iceberg-go"
@@ -242,21 +242,11 @@ func cmpPartValue(a, b any) int {
 	}
 	switch a := a.(type) {
 	case string:
-		return strings.Compare(a, b.(string))
+		return cmp.Compare(a, b.(string))
 	case int32:
-		return cmpInt(a, b.(int32))
+		return cmp.Compare(a, b.(int32))
 	case int64:
-		return cmpInt(a, b.(int64))
-	}
-	return 0
-}
-
-func cmpInt[T int32 | int64](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+		return cmp.Compare(a, b.(int64))
 	}
 	return 0
 }
