@@ -92,7 +92,7 @@ func newSQLCatalog(ctx context.Context, uri string, db *sql.DB, dialect icesql.S
 		return nil, fmt.Errorf("open catalog %s: %w", redact(uri), err)
 	}
 
-	return &sqlCatalog{Catalog: cat, db: db}, nil
+	return &sqlCatalog{Catalog: cat, db: db, casUpdate: casStatement(dialect)}, nil
 }
 
 // createRace reports a PostgreSQL error of two sessions creating the same
@@ -114,7 +114,8 @@ func createRace(err error) bool {
 // icesql.NewCatalog leaves a caller-supplied handle open on Close.
 type sqlCatalog struct {
 	*icesql.Catalog
-	db *sql.DB
+	db        *sql.DB
+	casUpdate string // CommitTableOn's UPDATE
 
 	closeOnce sync.Once
 	closeErr  error

@@ -347,7 +347,20 @@ func (c *Committer) commitRaw(ctx context.Context, base *table.Table, updates []
 		head = &id
 	}
 	reqs := []table.Requirement{table.AssertTableUUID(md.TableUUID()), table.AssertRefSnapshotID(table.MainBranch, head)}
-	meta, loc, err := c.cat.CommitTable(ctx, c.ident, reqs, updates)
+	var (
+		meta table.Metadata
+		loc  string
+		err  error
+	)
+	if oc, ok := c.cat.(onCommitter); ok {
+		var fsys icebergio.IO
+		if fsys, err = base.FS(ctx); err != nil {
+			return nil, err
+		}
+		meta, loc, err = oc.CommitTableOn(ctx, c.ident, md, base.MetadataLocation(), fsys, reqs, updates)
+	} else {
+		meta, loc, err = c.cat.CommitTable(ctx, c.ident, reqs, updates)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -402,6 +415,7 @@ func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load table %s: %w", c.name(), markUnavailable(err, false))
 	}
+	tbl = pinned(c.ident, tbl, c.cat)
 	c.set(tbl)
 	return tbl, nil
 }
@@ -449,8 +463,56 @@ func detached(ident table.Identifier, tbl *table.Table, cat icecatalog.Catalog) 
 	if err != nil {
 		return nil, err
 	}
+	return held(ident, md, tbl.MetadataLocation(), fsys, cat), nil
+}
+
+// held is the table the Committer caches: md at loc with the IO fsys
+// (resolved once), committing through cat, or through a pinnedIO when cat
+// can commit on md without loading it.
+func held(ident table.Identifier, md table.Metadata, loc string, fsys icebergio.IO, cat icecatalog.Catalog) *table.Table {
 	fsF := func(context.Context) (icebergio.IO, error) { return fsys, nil }
-	return table.New(slices.Clone(ident), md, tbl.MetadataLocation(), fsF, cat), nil
+	var io table.CatalogIO = cat
+	if oc, ok := cat.(onCommitter); ok {
+		io = &pinnedIO{Catalog: cat, on: oc, base: md, loc: loc, fs: fsys}
+	}
+	return table.New(slices.Clone(ident), md, loc, fsF, io)
+}
+
+// onCommitter is a catalog that commits on metadata the caller already
+// holds instead of loading the table for every commit (floe's SQL catalogs:
+// catalog.CommitTableOn). It falls back to loading when that metadata is
+// not the table's current state, so the outcome is the same either way.
+type onCommitter interface {
+	CommitTableOn(ctx context.Context, ident table.Identifier, base table.Metadata, baseLoc string, fsys icebergio.IO,
+		reqs []table.Requirement, updates []table.Update) (table.Metadata, string, error)
+}
+
+// pinnedIO is the catalog of a table the Committer holds: its commits (a
+// transaction's, through table.CatalogIO) are made on that table's metadata
+// with CommitTableOn.
+type pinnedIO struct {
+	icecatalog.Catalog
+	on   onCommitter
+	base table.Metadata
+	loc  string
+	fs   icebergio.IO
+}
+
+func (p *pinnedIO) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, updates []table.Update) (table.Metadata, string, error) {
+	return p.on.CommitTableOn(ctx, ident, p.base, p.loc, p.fs, reqs, updates)
+}
+
+// pinned returns a loaded table as held when cat can commit on its
+// metadata (see onCommitter), tbl itself otherwise.
+func pinned(ident table.Identifier, tbl *table.Table, cat icecatalog.Catalog) *table.Table {
+	if _, ok := cat.(onCommitter); !ok {
+		return tbl
+	}
+	fsys, err := tbl.FS(context.Background())
+	if err != nil {
+		return tbl
+	}
+	return held(ident, tbl.Metadata(), tbl.MetadataLocation(), fsys, cat)
 }
 
 // reload loads the table after a failed attempt. After an unknown outcome it
@@ -468,6 +530,7 @@ func (c *Committer) reload(ctx context.Context, kind commitErrKind, commitErr er
 		}
 		return nil, fmt.Errorf("not committed (conflict: %w); reload error: %w", commitErr, err)
 	}
+	fresh = pinned(c.ident, fresh, c.cat)
 	c.set(fresh)
 	return fresh, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -346,5 +348,60 @@ func TestCommitterCachesTheCommittedTable(t *testing.T) {
 		if got := snapshotsWith(t, e, id); len(got) != 1 || cached.CurrentSnapshot().SnapshotID != got[0] {
 			t.Fatalf("commit %d: snapshots %v, cached head %d", i, got, cached.CurrentSnapshot().SnapshotID)
 		}
+	}
+}
+
+// TestCommitterDoesNotReloadToCommit: on a SQL catalog a commit is made on
+// the table the Committer holds, without reading the current metadata.json
+// again (the test removes it before each commit; a commit that loads the
+// table fails then), for a transaction (Stage) and for Raw updates, and a
+// commit from another process in between is still seen (the commit lands
+// after it, through a reload).
+func TestCommitterDoesNotReloadToCommit(t *testing.T) {
+	e := tabletest.NewContractEnv(t, nil)
+	c := committer(t, e, nil)
+	ctx := t.Context()
+	if _, err := c.Commit(ctx, iceberg.CommitRequest{Stage: emptyAppend("first")}); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := func() {
+		t.Helper()
+		u, err := url.Parse(c.Table().MetadataLocation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(u.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unreadable()
+	if _, err := c.Commit(ctx, iceberg.CommitRequest{Stage: emptyAppend("second")}); err != nil {
+		t.Fatalf("transaction commit on the held table: %v", err)
+	}
+	unreadable()
+	raw := func(context.Context, *table.Table) ([]table.Update, error) {
+		return []table.Update{table.NewSetPropertiesUpdate(iceberggo.Properties{"floe.test.raw": "1"})}, nil
+	}
+	if _, err := c.Commit(ctx, iceberg.CommitRequest{Raw: raw}); err != nil {
+		t.Fatalf("raw commit on the held table: %v", err)
+	}
+
+	// Another process commits; this one's next commit lands after it.
+	if _, err := committer(t, e, nil).Commit(ctx, iceberg.CommitRequest{Stage: emptyAppend("other")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Commit(ctx, iceberg.CommitRequest{Stage: emptyAppend("third")}); err != nil {
+		t.Fatal(err)
+	}
+	tbl := e.Load(ident)
+	if tbl.Properties()["floe.test.raw"] != "1" {
+		t.Error("the raw commit's property is missing")
+	}
+	var ids []string
+	for _, s := range tbl.Metadata().Snapshots() {
+		ids = append(ids, s.Summary.Properties[testIDKey])
+	}
+	if want := []string{"first", "second", "other", "third"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("snapshots %v, want %v", ids, want)
 	}
 }
