@@ -61,7 +61,9 @@ func (c *sqlCatalog) commitOn(ctx context.Context, ident table.Identifier, base 
 	ns, name := ident[:len(ident)-1], ident[len(ident)-1]
 	// iceberg-go stores a namespace whose parts hold a dot (or its marker)
 	// JSON-encoded; only the plain key is computed here.
-	if slices.ContainsFunc(ns, func(p string) bool { return strings.Contains(p, ".") || strings.Contains(p, "__iceberg_namespace_v1__") }) {
+	if slices.ContainsFunc(ns, func(p string) bool {
+		return strings.Contains(p, ".") || strings.Contains(p, "__iceberg_namespace_v1__")
+	}) {
 		return nil, "", errNotCurrent
 	}
 	version := metadataVersion(baseLoc)
