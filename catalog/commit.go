@@ -3,7 +3,6 @@ package catalog
 import (
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,7 +94,11 @@ func (c *sqlCatalog) commitOn(ctx context.Context, ident table.Identifier, base 
 	if err != nil {
 		return nil, "", err
 	}
-	if err := writeMetadata(wfs, loc, codec, updated); err != nil {
+	doc, err := c.metadataJSON.encode(updated)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := writeMetadata(wfs, loc, codec, doc); err != nil {
 		return nil, "", err
 	}
 
@@ -137,7 +140,7 @@ func casStatement(dialect icesql.SupportedDialect) string {
 	return b.String()
 }
 
-func writeMetadata(wfs icebergio.WriteFileIO, loc, codec string, md table.Metadata) (err error) {
+func writeMetadata(wfs icebergio.WriteFileIO, loc, codec string, doc []byte) (err error) {
 	out, err := wfs.Create(loc)
 	if err != nil {
 		return err
@@ -158,7 +161,8 @@ func writeMetadata(wfs icebergio.WriteFileIO, loc, codec string, md table.Metada
 		w = gz
 	}
 
-	return json.NewEncoder(w).Encode(md)
+	_, err = w.Write(doc)
+	return err
 }
 
 // metadataFileName matches the metadata file names iceberg-go (and Java)

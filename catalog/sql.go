@@ -117,6 +117,8 @@ type sqlCatalog struct {
 	db        *sql.DB
 	casUpdate string // CommitTableOn's UPDATE
 
+	metadataJSON metadataEncoders // CommitTableOn's metadata.json encoder
+
 	closeOnce sync.Once
 	closeErr  error
 }
