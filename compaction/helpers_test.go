@@ -154,3 +154,19 @@ func filesPerPartition(t testing.TB, tbl *table.Table) map[string]int {
 	}
 	return out
 }
+
+// coarseFiles counts the live data files outside the table's default spec.
+func coarseFiles(t testing.TB, tbl *table.Table) int {
+	t.Helper()
+	tasks, err := tbl.Scan().PlanFiles(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, task := range tasks {
+		if int(task.File.SpecID()) != tbl.Metadata().DefaultPartitionSpec() {
+			n++
+		}
+	}
+	return n
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/floe-io/floe/compaction"
+	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/tabletest"
 	"github.com/floe-io/floe/internal/testserver"
 	"github.com/floe-io/floe/schema"
@@ -17,7 +18,9 @@ import (
 // as floe's own replace snapshot is about to be sent: the run fails
 // naming the commit, the table is unchanged, and once the catalog is back
 // the next run compacts it to one file per partition with every row
-// intact.
+// intact. The table holds files of both layouts floe run writes (the auto
+// layout: commits over 10 partitions in the coarse spec), so the replace
+// moves coarse files into the default spec too.
 func TestCatalogOutageDuringReplaceCommit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL")
@@ -28,11 +31,21 @@ func TestCatalogOutageDuringReplaceCommit(t *testing.T) {
 	e.URI = pg.NewDatabase(t)
 	sc := schema.TableSchema()
 	e.CreateTable(ident, sc, schema.PartitionSpec(sc), nil)
-	f := newFeed(t, e.Writer(nil, ident), "floe", topic, "o")
-	for range 6 {
-		if _, err := f.commit(ctx, 30, 5); err != nil {
+	if _, err := iceberg.EnsureCoarseSpec(ctx, e.Open(), ident); err != nil {
+		t.Fatal(err)
+	}
+	f := newFeed(t, e.Writer(nil, ident, iceberg.WithAutoLayout(0, 10)), "floe", topic, "o")
+	for i := range 6 {
+		parts, rowsPer := 30, 5 // coarse
+		if i%2 == 1 {
+			parts, rowsPer = 6, 25 // partitioned
+		}
+		if _, err := f.commit(ctx, parts, rowsPer); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if n := coarseFiles(t, e.Load(ident)); n == 0 {
+		t.Fatal("no coarse files written: the test would not cover moving them")
 	}
 	before := tabletest.Lines(t, e.Load(ident))
 
@@ -57,6 +70,9 @@ func TestCatalogOutageDuringReplaceCommit(t *testing.T) {
 	}
 	t.Logf("after the catalog came back: %d files rewritten into %d in %v", rep.FilesRewritten, rep.FilesWritten, time.Since(up).Round(time.Millisecond))
 	tbl := e.Load(ident)
+	if n := coarseFiles(t, tbl); n != 0 {
+		t.Errorf("%d coarse files left after the run", n)
+	}
 	for p, n := range filesPerPartition(t, tbl) {
 		if n != 1 {
 			t.Errorf("partition %s: %d files, want 1", p, n)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/floe-io/floe/catalog"
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/bench"
@@ -221,29 +223,7 @@ func TestSoakDefaultLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	coarse, ok := iceberg.CoarseSpec(tbl.Metadata())
-	if !ok {
-		t.Fatal("the table has no coarse spec")
-	}
-	fsys, err := tbl.FS(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	coarseManifests := 0
-	for _, snap := range tbl.Metadata().Snapshots() {
-		if snap.Summary == nil || snap.Summary.Operation != "append" {
-			continue
-		}
-		mfs, err := snap.Manifests(fsys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.SnapshotID() == snap.SnapshotID && int(mf.PartitionSpecID()) == coarse.ID() {
-				coarseManifests++
-			}
-		}
-	}
+	coarseManifests := coarseAppends(t, tbl)
 	if coarseManifests == 0 {
 		t.Error("no append snapshot wrote a manifest of the coarse spec: the default layout did not write coarse")
 	}
@@ -255,4 +235,34 @@ func TestSoakDefaultLayout(t *testing.T) {
 		t.Errorf("after the soak: %d runs, %d files rewritten, %d coarse files left, %.2f files per partition; want >= 2 runs, 0 coarse files, <= 1.5 per partition\n%s",
 			s.Runs, s.Rewritten, s.OtherSpec, s.FilesPerPartition, stdout.String())
 	}
+}
+
+// coarseAppends counts the manifests of the coarse spec that retained
+// append snapshots wrote: how many commits were written coarse.
+func coarseAppends(t *testing.T, tbl *table.Table) int {
+	t.Helper()
+	coarse, ok := iceberg.CoarseSpec(tbl.Metadata())
+	if !ok {
+		t.Fatal("the table has no coarse spec")
+	}
+	fsys, err := tbl.FS(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, snap := range tbl.Metadata().Snapshots() {
+		if snap.Summary == nil || snap.Summary.Operation != "append" {
+			continue
+		}
+		mfs, err := snap.Manifests(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.SnapshotID() == snap.SnapshotID && int(mf.PartitionSpecID()) == coarse.ID() {
+				n++
+			}
+		}
+	}
+	return n
 }

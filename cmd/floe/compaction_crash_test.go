@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -13,7 +14,9 @@ func compactionStageIs(stage string) func(map[string]any) bool {
 // TestCrashDuringCompactionCommit kills `floe run` with SIGKILL inside the
 // background compactor's replace commit, again and again while events are
 // produced, then lets a final run catch up and compact: every valid event
-// is in the table exactly once, and compaction did land.
+// is in the table exactly once, and compaction did land. Every other run
+// writes coarse commits (--coarse-above 1, what the default auto layout
+// does at scale), so the killed replaces move coarse files too.
 func TestCrashDuringCompactionCommit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes repeatedly")
@@ -28,7 +31,11 @@ func TestCrashDuringCompactionCommit(t *testing.T) {
 
 	killed := 0
 	for kill := 0; kill < 4; kill++ {
-		c := startChild(t, e.runArgs(group, flags...)...)
+		args := flags
+		if kill%2 == 1 {
+			args = append(slices.Clone(flags), "--coarse-above", "1")
+		}
+		c := startChild(t, e.runArgs(group, args...)...)
 		if c.waitFor(40*time.Second, compactionStageIs("rewrite-commit")) != nil {
 			killed++
 		}
@@ -67,6 +74,9 @@ func TestCrashDuringCompactionCommit(t *testing.T) {
 	}
 	if err := final.stop(40 * time.Second); err != nil {
 		t.Fatalf("final run did not exit cleanly on SIGTERM: %v\n%s", err, final.tail)
+	}
+	if coarseAppends(t, w.Table()) == 0 {
+		t.Error("no commit was written coarse: the test would not cover moving coarse files")
 	}
 	t.Logf("%d kills inside a compaction commit; %d replace snapshots", killed, replaces)
 	e.checkExactlyOnce(t, w)
