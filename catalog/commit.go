@@ -34,8 +34,13 @@ import (
 // CommitTable's either way, only its cost differs. An error of the UPDATE
 // itself is returned as CommitTable returns it (the outcome is unknown).
 //
-// Loading is what a commit costs most once a table retains hundreds of
-// snapshots (BENCHMARKS.md, "the commit path").
+// The new file is written with fsys, the held table's IO, where CommitTable
+// builds an IO from the catalog's and the updated table's properties: a
+// commit that changes the table's IO properties is written with the old
+// ones (floe's commits do not change them).
+//
+// Loading is what a commit cost most once a table retained hundreds of
+// snapshots (BENCHMARKS.md, "The commit path without loading").
 func (c *sqlCatalog) CommitTableOn(ctx context.Context, ident table.Identifier, base table.Metadata, baseLoc string, fsys icebergio.IO,
 	reqs []table.Requirement, updates []table.Update,
 ) (table.Metadata, string, error) {

@@ -431,7 +431,8 @@ func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 // rebuild saves a parse of metadata.json per commit, 15-20% of a commit's
 // CPU at 100-700 retained snapshots; caching the committed table as it is
 // doubled TestBoundedMemory's peak live heap (45-50 -> 110-137 MiB at
-// ~6,700 files per commit): BENCHMARKS.md.
+// ~6,700 files per commit): BENCHMARKS.md. The next commit is made on the
+// cached copy (pinnedIO), without the catalog loading the table either.
 func (c *Committer) settle(ctx context.Context, committed *table.Table) {
 	if c.cat.CatalogType() == icecatalog.SQL {
 		if t, err := detached(c.ident, committed, c.cat); err == nil {
