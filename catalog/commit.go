@@ -29,9 +29,9 @@ import (
 // When base is not the table's current state (another process committed
 // since, so the UPDATE matches no row), or reqs fail against it, or the
 // table is one the shortcut does not handle (a namespace iceberg-go stores
-// encoded, compressed metadata other than gzip), the new file is removed and
-// the commit goes through CommitTable, which loads the table: the outcome is
-// CommitTable's either way, only its cost differs. An error of the UPDATE
+// encoded, compressed metadata other than gzip), the commit goes through
+// CommitTable, which loads the table (a file written for base is removed
+// first): the outcome is CommitTable's either way, only its cost differs. An error of the UPDATE
 // itself is returned as CommitTable returns it (the outcome is unknown).
 //
 // The new file is written with fsys, the held table's IO, where CommitTable

@@ -16,17 +16,27 @@ import (
 // json.Marshal does, field for field, but keeps each snapshot's encoding:
 // snapshots never change once written, and a table that retains ten
 // minutes of one-second commits lists ~600-900 of them in every
-// metadata.json, which json.Marshal encoded again on every commit (63% of a
-// commit's CPU at a few hundred snapshots, BENCHMARKS.md). Everything else
+// metadata.json, which json.Marshal encoded again on every commit (the
+// larger part of a commit's CPU once a table retains a few hundred
+// snapshots; BENCHMARKS.md, "The commit path without loading"). Everything else
 // (schemas, specs, properties, refs, logs) is encoded afresh each time.
 //
 // The first document it writes is checked against json.Marshal's (the same
 // JSON values, key order aside); if they differ, it hands every later call
 // to json.Marshal. Not safe for concurrent use.
 type metadataJSON struct {
-	snaps   map[int64][]byte // snapshot id -> its JSON
+	snaps   map[int64]snapshotJSON
 	checked bool
 	off     bool // the check failed: json.Marshal
+}
+
+// snapshotJSON is a snapshot's encoding, with what tells a snapshot of the
+// same id written by another attempt of the same commit (iceberg-go's retry
+// rebuilds it with a new manifest list) from the one encoded.
+type snapshotJSON struct {
+	enc  []byte
+	list string
+	seq  int64
 }
 
 func (m *metadataJSON) encode(md table.Metadata) ([]byte, error) {
@@ -91,27 +101,28 @@ func (m *metadataJSON) build(md table.Metadata) (_ []byte, err error) {
 	snaps := md.Snapshots()
 	if len(snaps) > 0 {
 		if m.snaps == nil {
-			m.snaps = make(map[int64][]byte, len(snaps))
+			m.snaps = make(map[int64]snapshotJSON, len(snaps))
 		}
 		live := make(map[int64]struct{}, len(snaps))
 		b = append(b, `,"snapshots":[`...)
 		for i := range snaps {
 			s := &snaps[i]
 			live[s.SnapshotID] = struct{}{}
-			enc, ok := m.snaps[s.SnapshotID]
-			if !ok {
-				if enc, err = json.Marshal(s); err != nil {
+			c, ok := m.snaps[s.SnapshotID]
+			if !ok || c.list != s.ManifestList || c.seq != s.SequenceNumber {
+				c = snapshotJSON{list: s.ManifestList, seq: s.SequenceNumber}
+				if c.enc, err = json.Marshal(s); err != nil {
 					return nil, err
 				}
-				m.snaps[s.SnapshotID] = enc
+				m.snaps[s.SnapshotID] = c
 			}
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, enc...)
+			b = append(b, c.enc...)
 		}
 		b = append(b, ']')
-		maps.DeleteFunc(m.snaps, func(id int64, _ []byte) bool { _, ok := live[id]; return !ok })
+		maps.DeleteFunc(m.snaps, func(id int64, _ snapshotJSON) bool { _, ok := live[id]; return !ok })
 	}
 	if s := md.CurrentSnapshot(); s != nil {
 		b = append(b, `,"current-snapshot-id":`...)

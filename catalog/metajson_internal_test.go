@@ -166,8 +166,18 @@ func TestMetadataJSON(t *testing.T) {
 		t.Errorf("cached snapshots %v, want the retained %v", cached, retained)
 	}
 
+	// A snapshot of a known id written again by another attempt of its
+	// commit (a new manifest list) is encoded again.
+	last := md.Snapshots()[len(md.Snapshots())-1]
+	stale := m.snaps[last.SnapshotID]
+	stale.list = "file:///wh/t/metadata/snap-an-earlier-attempt.avro"
+	stale.enc = []byte(`{"snapshot-id":1}`)
+	m.snaps[last.SnapshotID] = stale
+	check(md)
+
 	// The check at the first document: a wrong encoding is not written.
-	bad := metadataJSON{snaps: map[int64][]byte{md.Snapshots()[0].SnapshotID: []byte(`{"snapshot-id":1}`)}}
+	first := md.Snapshots()[0]
+	bad := metadataJSON{snaps: map[int64]snapshotJSON{first.SnapshotID: {enc: []byte(`{"snapshot-id":1}`), list: first.ManifestList, seq: first.SequenceNumber}}}
 	got, err := bad.encode(md)
 	if err != nil {
 		t.Fatal(err)
