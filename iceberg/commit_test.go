@@ -20,6 +20,8 @@ import (
 
 	"github.com/floe-io/floe/iceberg"
 	"github.com/floe-io/floe/internal/tabletest"
+	"github.com/floe-io/floe/internal/testserver"
+	"github.com/floe-io/floe/schema"
 )
 
 var (
@@ -212,8 +214,27 @@ func checkParquetFile(t *testing.T, uri, currency, merchant string) int {
 }
 
 func TestConcurrentWritersDifferentPartitions(t *testing.T) {
+	testConcurrentWriters(t, tabletest.NewContractEnv(t, nil))
+}
+
+// TestConcurrentWritersPostgres is TestConcurrentWritersDifferentPartitions
+// on a PostgreSQL catalog: two writers whose commits are made on the table
+// each holds race through the catalog row's compare-and-set, which
+// PostgreSQL evaluates under READ COMMITTED (the loser's UPDATE re-checks
+// the row the winner wrote and matches nothing).
+func TestConcurrentWritersPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	e := tabletest.NewEnv(t)
+	e.URI = testserver.StartPostgres(t).NewDatabase(t)
+	sc := schema.TableSchema()
+	e.CreateTable(ident, sc, schema.PartitionSpec(sc), nil)
+	testConcurrentWriters(t, e)
+}
+
+func testConcurrentWriters(t *testing.T, e *tabletest.Env) {
 	mem := checkedMem(t)
-	e := tabletest.NewContractEnv(t, nil)
 	ctx := t.Context()
 	a, b := e.Writer(nil, ident), e.Writer(nil, ident)
 
