@@ -37,7 +37,9 @@
 //
 // What leaves: an iceberg-go catalog.Catalog (which also implements io.Closer;
 // call Close when done) and a loaded *table.Table, created on first use with
-// Iceberg format version 2 and zstd-compressed Parquet.
+// Iceberg format version 2 and zstd-compressed Parquet. The SQL catalogs also
+// offer CommitTableOn: a commit made on table metadata the caller holds,
+// without loading the table (iceberg/Committer uses it for every commit).
 //
 // Secrets (passwords in URIs, query strings, keys in props) never appear in
 // returned errors.
