@@ -271,7 +271,7 @@ func (c *Config) runOptions() []option {
 		c.Kafka.option(),
 		sizeOpt("max-record-bytes", "records larger than this (key + value) are dead-lettered as too_large", &c.MaxRecordBytes),
 		sizeOpt("max-buffer-bytes", "memory the buffered rows may take before floe commits and stops fetching until done", &c.MaxBufferBytes),
-		sizeOpt("memory-limit", "soft limit on the process's Go memory (as GOMEMLIMIT): near it the garbage collector runs more often instead of letting the heap grow; 0 turns it off; a GOMEMLIMIT in the environment wins", &c.MemoryLimit),
+		sizeOpt("memory-limit", "soft limit on the process's Go memory (as GOMEMLIMIT): near it the garbage collector runs more often instead of letting the heap grow; under it GOGC defaults to 200; 0 turns it off; a GOMEMLIMIT or GOGC in the environment wins", &c.MemoryLimit),
 		intOpt("max-batch-partitions", "commit early when a batch spans this many table partitions (data files)", &c.MaxBatchPartitions),
 		stringOpt("on-error", "a record that cannot be ingested: dlq (dead-letter it, go on) or fail (commit what came before, then stop)", &c.OnError),
 		stringOpt("parquet-writer", "data file writer: lean (floe's; tables of flat primitive columns) or iceberg-go (table.WriteRecords); lean falls back to iceberg-go for tables it cannot write", &c.ParquetWriter),
