@@ -139,8 +139,13 @@ func TestCoordinatedCommits(t *testing.T) {
 	snaps, commits := s1-s0, c1-c0
 	t.Logf("steady window %s, trigger %s: %d snapshots, %d worker commits (%.2f batches per snapshot)",
 		window, trigger, snaps, commits, float64(commits)/float64(max(snaps, 1)))
-	if limit := int(window/trigger) + 3; snaps > limit {
-		t.Errorf("%d snapshots in %s at a %s trigger, want at most %d (one per interval, not one per process)", snaps, window, trigger, limit)
+	// A round commits at the trigger, or sooner (but at least half a trigger
+	// after the last one) once every live process has a request in: at most
+	// two snapshots per trigger by design (18-19 in this window are usual,
+	// 20 was seen under CI load). One per process per trigger would be
+	// three times the trigger count.
+	if limit := int(2*window/trigger) + 1; snaps > limit {
+		t.Errorf("%d snapshots in %s at a %s trigger, want at most %d (rounds at least half a trigger apart, not one per process)", snaps, window, trigger, limit)
 	}
 	if float64(commits) < 1.5*float64(snaps) {
 		t.Errorf("%d worker commits in %d snapshots: the processes' batches are not sharing snapshots", commits, snaps)
