@@ -71,6 +71,17 @@ func (m *metadataJSON) build(md table.Metadata) (_ []byte, err error) {
 		}
 		return append(b, enc...)
 	}
+	// optional appends the field name: v unless it has no elements (n),
+	// as json.Marshal's omitempty does.
+	optional := func(b []byte, name string, n int, v any) []byte {
+		if n == 0 {
+			return b
+		}
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		return appendJSON(b, v)
+	}
 	b = append(b, `{"format-version":2,"table-uuid":"`...)
 	b = append(b, md.TableUUID().String()...)
 	b = append(b, `","location":`...)
@@ -93,10 +104,8 @@ func (m *metadataJSON) build(md table.Metadata) (_ []byte, err error) {
 		b = append(b, `,"last-partition-id":`...)
 		b = strconv.AppendInt(b, int64(*id), 10)
 	}
-	if p := md.Properties(); len(p) > 0 {
-		b = append(b, `,"properties":`...)
-		b = appendJSON(b, p)
-	}
+	p := md.Properties()
+	b = optional(b, "properties", len(p), p)
 
 	snaps := md.Snapshots()
 	if len(snaps) > 0 {
@@ -144,30 +153,20 @@ func (m *metadataJSON) build(md table.Metadata) (_ []byte, err error) {
 	if !first {
 		b = append(b, ']')
 	}
-	if log := slices.Collect(md.PreviousFiles()); len(log) > 0 {
-		b = append(b, `,"metadata-log":`...)
-		b = appendJSON(b, log)
-	}
+	log := slices.Collect(md.PreviousFiles())
+	b = optional(b, "metadata-log", len(log), log)
 	b = append(b, `,"sort-orders":`...)
 	b = appendJSON(b, md.SortOrders())
 	b = append(b, `,"default-sort-order-id":`...)
 	b = strconv.AppendInt(b, int64(md.DefaultSortOrder()), 10)
-	if refs := maps.Collect(md.Refs()); len(refs) > 0 {
-		b = append(b, `,"refs":`...)
-		b = appendJSON(b, refs)
-	}
-	if st := slices.Collect(md.Statistics()); len(st) > 0 {
-		b = append(b, `,"statistics":`...)
-		b = appendJSON(b, st)
-	}
-	if st := slices.Collect(md.PartitionStatistics()); len(st) > 0 {
-		b = append(b, `,"partition-statistics":`...)
-		b = appendJSON(b, st)
-	}
-	if keys := slices.Collect(md.EncryptionKeys()); len(keys) > 0 {
-		b = append(b, `,"encryption-keys":`...)
-		b = appendJSON(b, keys)
-	}
+	refs := maps.Collect(md.Refs())
+	b = optional(b, "refs", len(refs), refs)
+	stats := slices.Collect(md.Statistics())
+	b = optional(b, "statistics", len(stats), stats)
+	pstats := slices.Collect(md.PartitionStatistics())
+	b = optional(b, "partition-statistics", len(pstats), pstats)
+	keys := slices.Collect(md.EncryptionKeys())
+	b = optional(b, "encryption-keys", len(keys), keys)
 	b = append(b, '}')
 	if err != nil {
 		return nil, err
