@@ -62,3 +62,31 @@ func TestConsumerConfigGroupMembership(t *testing.T) {
 		t.Fatalf("static assignment: %v", cm)
 	}
 }
+
+// A fetch wait becomes librdkafka's fetch.wait.max.ms with floe's
+// fetch.min.bytes; without one librdkafka's defaults stay; --kafka-config
+// wins over both.
+func TestConsumerConfigFetchWait(t *testing.T) {
+	cm, err := consumerConfig(KafkaSourceConfig{Brokers: "b:9092", Topic: "t", Group: "g", FetchWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm["fetch.wait.max.ms"] != 100 || cm["fetch.min.bytes"] != FetchMinBytes {
+		t.Fatalf("fetch settings: %v", cm)
+	}
+	cm, err = consumerConfig(KafkaSourceConfig{Brokers: "b:9092", Topic: "t", Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cm["fetch.min.bytes"]; ok {
+		t.Fatalf("fetch.min.bytes set without a fetch wait: %v", cm)
+	}
+	cm, err = consumerConfig(KafkaSourceConfig{Brokers: "b:9092", Topic: "t", Group: "g", FetchWait: 100 * time.Millisecond,
+		Extra: map[string]string{"fetch.min.bytes": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm["fetch.min.bytes"] != "1" || cm["fetch.wait.max.ms"] != 100 {
+		t.Fatalf("--kafka-config did not override: %v", cm)
+	}
+}

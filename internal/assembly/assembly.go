@@ -247,6 +247,7 @@ func New(ctx context.Context, c Config) (_ *Assembled, err error) {
 	a.Source, err = ingest.NewKafkaSource(ingest.KafkaSourceConfig{
 		Brokers: c.Brokers, Group: c.Group, Topic: c.Topic, Static: c.Static, Partitions: c.Partitions, Extra: c.Kafka,
 		InstanceID: c.InstanceID, SessionTimeout: c.SessionTimeout, OnEvent: onEvent,
+		FetchWait: ingest.FetchWaitFor(trigger(c.Opts)),
 	})
 	if err != nil {
 		return nil, err
@@ -303,11 +304,7 @@ func (a *Assembled) coordinated(ctx context.Context, c Config, writer *iceberg.W
 	if err != nil {
 		return nil, nil, err
 	}
-	trigger := c.Opts.Trigger
-	if trigger <= 0 {
-		trigger = ingest.DefaultOptions().Trigger
-	}
-	o := coord.Options{Trigger: trigger, Sender: c.InstanceID, Log: log}
+	o := coord.Options{Trigger: trigger(c.Opts), Sender: c.InstanceID, Log: log}
 	worker := coord.NewWorker(writer, bus, o)
 	co := coord.NewCoordinator(writer, bus, o)
 	a.Coordinator = co
@@ -435,4 +432,12 @@ func ProducerProps(props map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// trigger is the pipeline's interval trigger, the default when unset.
+func trigger(o ingest.Options) time.Duration {
+	if o.Trigger <= 0 {
+		return ingest.DefaultOptions().Trigger
+	}
+	return o.Trigger
 }
