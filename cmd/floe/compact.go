@@ -19,6 +19,7 @@ type compactConfig struct {
 	ExpireKeepLast            int64
 	ExpireOlderThan           time.Duration
 	OrphanOlderThan           time.Duration
+	CPUProfile                string
 	// Storage: S3 and remote catalog settings, as in floe run.
 	Storage storageConfig
 }
@@ -43,6 +44,7 @@ func (c *compactConfig) options() []option {
 		intOpt("expire-keep-last", fmt.Sprintf("snapshots always kept (0: the table's history.expire.min-snapshots-to-keep, else %d)", compaction.DefaultExpireKeepLast), &c.ExpireKeepLast),
 		durationOpt("expire-older-than", fmt.Sprintf("older snapshots beyond the last --expire-keep-last are expired (0: the table's history.expire.max-snapshot-age-ms, else %s)", compaction.DefaultExpireOlderThan), &c.ExpireOlderThan),
 		durationOpt("orphan-older-than", fmt.Sprintf("unreferenced files younger than this are never deleted (0: %s; at least %s)", compaction.DefaultOrphanOlderThan, compaction.MinOrphanOlderThan), &c.OrphanOlderThan),
+		stringOpt("cpuprofile", "write a CPU profile of the pass to this file", &c.CPUProfile),
 	}, c.Storage.options()...)
 }
 
@@ -70,6 +72,13 @@ func cmdCompact(ctx context.Context, args []string, getenv func(string) string, 
 	err = errors.Join(err, opts.Validate(), cfg.Storage.validate())
 	if err != nil {
 		return usageError{err}
+	}
+	if cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop(newLogger(stderr, "info", "text"))
 	}
 	cat, closeCat, err := cfg.Storage.openCatalog(ctx, getenv, cfg.Catalog, cfg.Warehouse)
 	if err != nil {

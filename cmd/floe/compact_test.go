@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,6 +19,15 @@ func TestCompactCommand(t *testing.T) {
 	code := realMain([]string{"compact", "--catalog", uri, "--warehouse", wh, "--dry-run"}, env, &out, &errb)
 	if code != 0 || !strings.Contains(out.String(), "would do (dry run)") || !strings.Contains(out.String(), "rewrite plan:") {
 		t.Fatalf("dry run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+
+	// --cpuprofile: a gzipped pprof profile of the pass, written when it ends.
+	out.Reset()
+	errb.Reset()
+	profile := filepath.Join(t.TempDir(), "compact.pprof")
+	code = realMain([]string{"compact", "--catalog", uri, "--warehouse", wh, "--cpuprofile", profile}, env, &out, &errb)
+	if b, err := os.ReadFile(profile); code != 0 || err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("--cpuprofile: exit %d, profile %d bytes, %v\nstderr:\n%s", code, len(b), err, errb.String())
 	}
 
 	out.Reset()
