@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -188,9 +189,14 @@ func (c *Compactor) RunOnce(ctx context.Context) (Report, error) {
 		if skip || ctx.Err() != nil {
 			return
 		}
-		if err := f(ctx, &rep); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
+		// The step's name labels its CPU profile samples (and those of
+		// the goroutines it starts): go tool pprof -tagfocus
+		// compaction=rewrite.
+		pprof.Do(ctx, pprof.Labels("compaction", name), func(ctx context.Context) {
+			if err := f(ctx, &rep); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		})
 	}
 	// Manifests first: a rewrite commit rewrites every manifest holding one
 	// of its inputs, so it stages (and wins against appends) much faster
