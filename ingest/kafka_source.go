@@ -442,8 +442,9 @@ const MaxFetchWait = 100 * time.Millisecond
 // answers) for triggers under 10 ms. A record's visibility is bounded by
 // the trigger plus a commit; this adds at most a tenth to the first.
 // Measured in BENCHMARKS.md ("Fetches that wait"): at 20,000 events/s and
-// a 1 s trigger the consumer's CPU (Go and librdkafka's threads) fell from
-// 7.1-7.6 to 5.3 CPU-s per million events with a 100 ms wait.
+// a 1 s trigger floe run's CPU without compaction (every thread, Go's and
+// librdkafka's) fell from 7.1-7.6 to 5.3 CPU-s per million events with a
+// 100 ms wait.
 func FetchWaitFor(trigger time.Duration) time.Duration {
 	w := min(trigger/10, MaxFetchWait)
 	if w < time.Millisecond {
